@@ -1,0 +1,550 @@
+//! The command line: dbt's commands and flags, each command returning data that one printer
+//! writes. Exit codes as dbt's: 0 success, 1 model or test failure, 2 project or usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value as Json};
+
+use crate::compile::{self, CompileOptions};
+use crate::diagnostics::{Diagnostic, Result, Severity};
+use crate::graph::select::{IndirectSelection, SelectNode, SelectionGraph};
+use crate::graph::selectors_yml;
+use crate::parse::{self, Manifest, ParseOptions, ResourceType};
+use crate::project::{self, LoadOptions};
+
+#[derive(Parser, Debug)]
+#[command(name = "weir", version, about = "Compile and run dbt projects on embedded DataFusion and Delta Lake", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Render every selected node to plain SQL under target/compiled and write target/manifest.json
+    Compile(CompileArgs),
+    /// Read the project and write target/manifest.json without compiling SQL
+    Parse(ProjectArgs),
+    /// List resources, with dbt's selection syntax
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Remove the folders listed in clean-targets (target/ by default); never the warehouse
+    Clean(ProjectArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProjectArgs {
+    /// The dbt project directory (holding dbt_project.yml)
+    #[arg(long, env = "DBT_PROJECT_DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Where profiles.yml is (default: DBT_PROFILES_DIR, the project dir, ~/.dbt)
+    #[arg(long)]
+    pub profiles_dir: Option<PathBuf>,
+    /// Target in the profile
+    #[arg(long, short = 't')]
+    pub target: Option<String>,
+    /// Variables as YAML or JSON: '{key: value}'
+    #[arg(long)]
+    pub vars: Option<String>,
+    /// Worker threads
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print only errors
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SelectArgs {
+    /// Nodes to include (dbt selection syntax)
+    #[arg(long, short = 's', num_args = 1.., alias = "models", short_alias = 'm')]
+    pub select: Vec<String>,
+    /// Nodes to exclude
+    #[arg(long, num_args = 1..)]
+    pub exclude: Vec<String>,
+    /// A named selector from selectors.yml
+    #[arg(long)]
+    pub selector: Option<String>,
+    /// How tests attached to selected nodes are picked up
+    #[arg(long, value_enum, default_value_t = Indirect::Eager)]
+    pub indirect_selection: Indirect,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum Indirect {
+    Eager,
+    Cautious,
+    Buildable,
+    Empty,
+}
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Compile as if incremental models were being rebuilt
+    #[arg(long)]
+    pub full_refresh: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Selector,
+    Name,
+    Path,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Only these resource types
+    #[arg(long, num_args = 1.., alias = "resource-types")]
+    pub resource_type: Vec<String>,
+    /// Output format
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Selector)]
+    pub output: Output,
+    /// With --output json: the keys to print
+    #[arg(long, num_args = 1..)]
+    pub output_keys: Vec<String>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprint!("{}", e.diagnostic().render());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn load_opts(p: &ProjectArgs) -> LoadOptions {
+    LoadOptions {
+        project_dir: p.project_dir.clone(),
+        profiles_dir: p.profiles_dir.clone(),
+        target: p.target.clone(),
+        vars: p.vars.clone(),
+        threads: p.threads,
+    }
+}
+
+fn print_warnings(warnings: &[Diagnostic], quiet: bool) {
+    if quiet {
+        return;
+    }
+    for w in warnings.iter().filter(|w| w.severity == Severity::Warning) {
+        eprint!("{}", w.render());
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Compile(args) => cmd_compile(&args),
+        Command::Parse(args) => {
+            let start = Instant::now();
+            let project = project::load(&load_opts(&args))?;
+            configure_threads(&project);
+            let invocation = uuid::Uuid::new_v4().to_string();
+            let parsed = parse::parse(
+                &project,
+                &ParseOptions {
+                    invocation_id: invocation.clone(),
+                    full_refresh: false,
+                },
+            )?;
+            print_warnings(&parsed.warnings, args.quiet);
+            crate::graph::Dag::build(&parsed.manifest)?;
+            let manifest = crate::artifacts::manifest_json(&project, &parsed.manifest, &invocation);
+            let text = serde_json::to_string(&manifest)
+                .map_err(|e| Diagnostic::internal(e.to_string()))?;
+            compile::write_if_changed(&project.target_dir().join("manifest.json"), &text)?;
+            if !args.quiet {
+                println!("{}", found_line(&parsed.manifest));
+                println!("Parsed in {:.2}s", start.elapsed().as_secs_f64());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ls(args) => cmd_ls(&args),
+        Command::Clean(args) => {
+            let project = project::load(&load_opts(&args))?;
+            let targets = project
+                .file
+                .clean_targets
+                .clone()
+                .unwrap_or_else(|| vec![project.file.target_path()]);
+            for t in targets {
+                let path = project.root.join(&t);
+                let wh = std::path::Path::new(&project.target.warehouse);
+                if path == wh || wh.starts_with(&path) {
+                    eprintln!("skipping {t}: it holds the warehouse, which clean never removes");
+                    continue;
+                }
+                if path.exists() {
+                    std::fs::remove_dir_all(&path)
+                        .map_err(|e| crate::diagnostics::io_error("remove", &path, e))?;
+                    println!("Removed {t}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn configure_threads(project: &project::Project) {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(project.target.threads.max(1))
+        .build_global();
+}
+
+/// dbt's "Found 5 models, 3 seeds, 20 data tests, ..." line.
+pub fn found_line(m: &Manifest) -> String {
+    let count = |rt: ResourceType| m.nodes.values().filter(|n| n.resource_type == rt).count();
+    let mut parts = Vec::new();
+    for (n, one, many) in [
+        (count(ResourceType::Model), "model", "models"),
+        (count(ResourceType::Snapshot), "snapshot", "snapshots"),
+        (count(ResourceType::Seed), "seed", "seeds"),
+        (count(ResourceType::Test), "data test", "data tests"),
+        (count(ResourceType::Analysis), "analysis", "analyses"),
+        (m.sources.len(), "source", "sources"),
+        (m.exposures.len(), "exposure", "exposures"),
+        (m.unit_tests.len(), "unit test", "unit tests"),
+        (m.macros.len(), "macro", "macros"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+        }
+    }
+    format!("Found {}", parts.join(", "))
+}
+
+fn cmd_compile(args: &CompileArgs) -> Result<ExitCode> {
+    let start = Instant::now();
+    let project = project::load(&load_opts(&args.project))?;
+    configure_threads(&project);
+    let no_selection = args.selection.select.is_empty()
+        && args.selection.exclude.is_empty()
+        && args.selection.selector.is_none();
+    let mut opts = CompileOptions {
+        full_refresh: args.full_refresh,
+        only: None,
+    };
+    // A no-op re-compile: same inputs as the last successful compile, outputs still there.
+    if no_selection {
+        if let Some(cache) = compile::read_cache(&project) {
+            if cache.key == compile::cache_key(&project, &opts, &cache.env_vars)
+                && project.target_dir().join("manifest.json").is_file()
+            {
+                if !args.project.quiet {
+                    println!("Nothing changed since the last compile ({} nodes); outputs are up to date in {:.2}s", cache.nodes, start.elapsed().as_secs_f64());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    let invocation = uuid::Uuid::new_v4().to_string();
+    let parsed = parse::parse(
+        &project,
+        &ParseOptions {
+            invocation_id: invocation.clone(),
+            full_refresh: args.full_refresh,
+        },
+    )?;
+    if !no_selection {
+        let selection = select(&project, &parsed.manifest, &args.selection, &[])?;
+        print_warnings(&selection.1, args.project.quiet);
+        opts.only = Some(selection.0);
+    }
+    let env_vars = parsed.jinja.shared.env_vars_read.lock().unwrap().clone();
+    let compiled = compile::compile(&project, parsed, &opts)?;
+    print_warnings(&compiled.warnings, args.project.quiet);
+    compile::write_target(&project, &compiled, &invocation)?;
+    let env_vars_after = env_vars_read_total(&env_vars);
+    if no_selection {
+        compile::write_cache(
+            &project,
+            &compile::CacheFile {
+                key: compile::cache_key(&project, &opts, &env_vars_after),
+                env_vars: env_vars_after,
+                nodes: compiled.manifest.nodes.len(),
+            },
+        )?;
+    }
+    if !args.project.quiet {
+        println!("{}", found_line(&compiled.manifest));
+        let n = compiled
+            .manifest
+            .nodes
+            .values()
+            .filter(|n| n.compiled_code.is_some())
+            .count();
+        println!(
+            "Compiled {n} nodes to {}/compiled in {:.2}s",
+            project.file.target_path(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn env_vars_read_total(
+    v: &std::collections::BTreeMap<String, Option<String>>,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    v.clone()
+}
+
+/// Build the selection graph from the manifest and apply --select/--exclude/--selector.
+pub fn select(
+    project: &project::Project,
+    m: &Manifest,
+    sel: &SelectArgs,
+    resource_types: &[String],
+) -> Result<(std::collections::BTreeSet<String>, Vec<Diagnostic>)> {
+    let graph = SelectionGraph::new(select_nodes(m), &project.name);
+    let indirect = match sel.indirect_selection {
+        Indirect::Eager => IndirectSelection::Eager,
+        Indirect::Cautious => IndirectSelection::Cautious,
+        Indirect::Buildable => IndirectSelection::Buildable,
+        Indirect::Empty => IndirectSelection::Empty,
+    };
+    let to_err = |e: crate::graph::select::SelectError| -> crate::diagnostics::Error {
+        let mut d = Diagnostic::error("E401", e.message.clone());
+        if let Some(h) = e.hint {
+            d = d.help(h);
+        }
+        d.into()
+    };
+    let selectors_path = project.root.join("selectors.yml");
+    let selectors = if selectors_path.is_file() {
+        let text = std::fs::read_to_string(&selectors_path)
+            .map_err(|e| crate::diagnostics::io_error("read", &selectors_path, e))?;
+        selectors_yml::parse_selectors(&text).map_err(|e| to_err(e))?
+    } else {
+        Default::default()
+    };
+    let selection = if let Some(name) = &sel.selector {
+        let def = selectors.get(name).ok_or_else(|| {
+            Diagnostic::error(
+                "E402",
+                format!("selector '{name}' is not defined in selectors.yml"),
+            )
+            .help(format!(
+                "defined selectors: {}",
+                selectors.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        graph.select_with_selector(def, indirect).map_err(to_err)?
+    } else if sel.select.is_empty() && sel.exclude.is_empty() {
+        match selectors_yml::default_selector(&selectors) {
+            Some(def) => graph.select_with_selector(def, indirect).map_err(to_err)?,
+            None => graph.select(&[], &[], indirect).map_err(to_err)?,
+        }
+    } else {
+        graph
+            .select(&sel.select, &sel.exclude, indirect)
+            .map_err(to_err)?
+    };
+    let mut ids = selection.ids;
+    if !resource_types.is_empty() {
+        let rt_of = |id: &str| id.split('.').next().unwrap_or("").to_string();
+        ids.retain(|id| {
+            resource_types
+                .iter()
+                .any(|rt| rt == &rt_of(id) || (rt == "test" && rt_of(id) == "test"))
+        });
+    }
+    let warnings = selection
+        .warnings
+        .into_iter()
+        .map(|w| Diagnostic::warning("W401", w))
+        .collect();
+    Ok((ids, warnings))
+}
+
+pub fn select_nodes(m: &Manifest) -> Vec<SelectNode> {
+    let mut out = Vec::new();
+    for n in m.nodes.values() {
+        let mut config = serde_json::to_value(&n.config).unwrap_or(Json::Null);
+        if let Json::Object(c) = &mut config {
+            c.entry("materialized")
+                .or_insert_with(|| json!(n.materialized()));
+            c.entry("enabled").or_insert(json!(true));
+        }
+        out.push(SelectNode {
+            unique_id: n.unique_id.clone(),
+            name: n.name.clone(),
+            resource_type: n.resource_type.as_str().to_string(),
+            package_name: n.package_name.clone(),
+            fqn: n.fqn.clone(),
+            original_file_path: n.original_file_path.clone(),
+            tags: n.tags(),
+            config,
+            source_name: None,
+            test_type: (n.resource_type == ResourceType::Test).then(|| {
+                if n.test_metadata.is_some() {
+                    "generic".into()
+                } else {
+                    "singular".into()
+                }
+            }),
+            test_name: n.test_metadata.as_ref().map(|md| match &md.namespace {
+                Some(ns) => format!("{ns}.{}", md.name),
+                None => md.name.clone(),
+            }),
+            depends_on: n.depends_on_nodes.clone(),
+            attached_node: n.attached_node.clone(),
+        });
+    }
+    for s in m.sources.values() {
+        out.push(SelectNode {
+            unique_id: s.unique_id.clone(),
+            name: s.name.clone(),
+            resource_type: "source".into(),
+            package_name: s.package_name.clone(),
+            fqn: s.fqn.clone(),
+            original_file_path: s.original_file_path.clone(),
+            tags: s.tags.clone(),
+            config: serde_json::to_value(&s.config).unwrap_or(Json::Null),
+            source_name: Some(s.source_name.clone()),
+            test_type: None,
+            test_name: None,
+            depends_on: Vec::new(),
+            attached_node: None,
+        });
+    }
+    for e in m.exposures.values() {
+        out.push(SelectNode {
+            unique_id: e.unique_id.clone(),
+            name: e.name.clone(),
+            resource_type: "exposure".into(),
+            package_name: e.package_name.clone(),
+            fqn: e.fqn.clone(),
+            original_file_path: e.original_file_path.clone(),
+            tags: e.tags.clone(),
+            config: serde_json::to_value(&e.config).unwrap_or(Json::Null),
+            source_name: None,
+            test_type: None,
+            test_name: None,
+            depends_on: e.depends_on_nodes.clone(),
+            attached_node: None,
+        });
+    }
+    for u in m.unit_tests.values() {
+        out.push(SelectNode {
+            unique_id: u.unique_id.clone(),
+            name: u.name.clone(),
+            resource_type: "unit_test".into(),
+            package_name: u.package_name.clone(),
+            fqn: u.fqn.clone(),
+            original_file_path: u.original_file_path.clone(),
+            tags: Vec::new(),
+            config: serde_json::to_value(&u.config).unwrap_or(Json::Null),
+            source_name: None,
+            test_type: Some("unit".into()),
+            test_name: None,
+            depends_on: u.depends_on_nodes.clone(),
+            attached_node: u.depends_on_nodes.first().cloned(),
+        });
+    }
+    out
+}
+
+fn cmd_ls(args: &LsArgs) -> Result<ExitCode> {
+    let project = project::load(&load_opts(&args.project))?;
+    configure_threads(&project);
+    let parsed = parse::parse(
+        &project,
+        &ParseOptions {
+            invocation_id: uuid::Uuid::new_v4().to_string(),
+            full_refresh: false,
+        },
+    )?;
+    print_warnings(&parsed.warnings, args.project.quiet);
+    crate::graph::Dag::build(&parsed.manifest)?;
+    let m = &parsed.manifest;
+    let (ids, warnings) = select(&project, m, &args.selection, &args.resource_type)?;
+    print_warnings(&warnings, args.project.quiet);
+    let mut lines = Vec::new();
+    for id in &ids {
+        lines.push(ls_line(m, id, args.output, &args.output_keys));
+    }
+    if args.output != Output::Json {
+        lines.sort();
+    }
+    for l in lines.into_iter().flatten() {
+        println!("{l}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ls_line(m: &Manifest, id: &str, output: Output, keys: &[String]) -> Option<String> {
+    let (name, rt, pkg, path, selector, extra): (String, &str, String, String, String, Json) =
+        if let Some(n) = m.nodes.get(id) {
+            (
+                n.name.clone(),
+                n.resource_type.as_str(),
+                n.package_name.clone(),
+                n.original_file_path.clone(),
+                n.fqn.join("."),
+                crate::artifacts::node_json(n),
+            )
+        } else if let Some(s) = m.sources.get(id) {
+            (
+                format!("{}.{}", s.source_name, s.name),
+                "source",
+                s.package_name.clone(),
+                s.original_file_path.clone(),
+                format!("source:{}", s.fqn.join(".")),
+                crate::artifacts::source_json(s),
+            )
+        } else if let Some(e) = m.exposures.get(id) {
+            (
+                e.name.clone(),
+                "exposure",
+                e.package_name.clone(),
+                e.original_file_path.clone(),
+                format!("exposure:{}", e.fqn.join(".")),
+                json!({"unique_id": e.unique_id}),
+            )
+        } else if let Some(u) = m.unit_tests.get(id) {
+            (
+                u.name.clone(),
+                "unit_test",
+                u.package_name.clone(),
+                u.original_file_path.clone(),
+                format!("unit_test:{}", u.fqn.join(".")),
+                json!({"unique_id": u.unique_id}),
+            )
+        } else {
+            return None;
+        };
+    Some(match output {
+        Output::Name => name,
+        Output::Path => path,
+        Output::Selector => selector,
+        Output::Json => {
+            let mut obj = serde_json::Map::new();
+            let all = json!({
+                "name": name, "resource_type": rt, "package_name": pkg, "original_file_path": path,
+                "unique_id": id, "alias": extra.get("alias"), "config": extra.get("config"),
+                "tags": extra.get("tags"), "depends_on": extra.get("depends_on"),
+            });
+            for (k, v) in all.as_object().unwrap() {
+                if keys.is_empty() || keys.contains(k) {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+            Json::Object(obj).to_string()
+        }
+    })
+}

@@ -1,0 +1,427 @@
+//! Compile: render every enabled node with resolved relations into plain SQL, inject ephemeral
+//! models as CTEs, and write `target/compiled/...` and `target/manifest.json`.
+//!
+//! A content-keyed cache (`target/weir_cache.json`) makes a no-op re-compile skip everything.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use minijinja::value::{Object, Value};
+use rayon::prelude::*;
+use serde_json::Value as Json;
+
+use crate::diagnostics::{io_error, Diagnostic, Result};
+use crate::graph::Dag;
+use crate::jinja::context::{self, ConfigObj, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn};
+use crate::jinja::objects::{Quoting, Relation};
+use crate::jinja::Jinja;
+use crate::parse::{self, Manifest, NameLookup, Node, Parsed, ResourceType};
+use crate::project::Project;
+
+pub struct Compiled {
+    pub manifest: Manifest,
+    pub dag: Dag,
+    pub warnings: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    pub full_refresh: bool,
+    /// Compile only these ids (None: every enabled node).
+    pub only: Option<std::collections::BTreeSet<String>>,
+}
+
+/// Relations of resolved nodes; ephemeral models render as their CTE name.
+struct CompileResolver {
+    lookup: NameLookup,
+    relations: HashMap<String, Relation>,
+    sources: HashMap<String, Relation>,
+}
+
+impl CompileResolver {
+    fn new(m: &Manifest, quoting: Quoting) -> Self {
+        let mut relations = HashMap::new();
+        for n in m.nodes.values() {
+            let mut r = Relation::new(&n.database, &n.schema, &n.alias, quoting);
+            r.kind = Some(match n.materialized() {
+                "view" => "view".into(),
+                "ephemeral" => "cte".into(),
+                _ => "table".into(),
+            });
+            if n.is_ephemeral() {
+                r.cte_name = Some(format!("__dbt__cte__{}", n.name));
+            }
+            relations.insert(n.unique_id.clone(), r);
+        }
+        let sources = m
+            .sources
+            .values()
+            .map(|s| {
+                (
+                    s.unique_id.clone(),
+                    Relation::new(&s.database, &s.schema, &s.identifier, quoting),
+                )
+            })
+            .collect();
+        CompileResolver {
+            lookup: NameLookup::new(m),
+            relations,
+            sources,
+        }
+    }
+}
+
+impl Resolver for CompileResolver {
+    fn resolve_ref(&self, from: &str, call: &RefCall) -> std::result::Result<Relation, Diagnostic> {
+        self.lookup
+            .resolve(from, call)
+            .and_then(|id| self.relations.get(&id).cloned())
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    "E301",
+                    format!(
+                        "ref('{}') points to a model that does not exist or is disabled",
+                        call.name
+                    ),
+                )
+            })
+    }
+    fn resolve_source(
+        &self,
+        source: &str,
+        table: &str,
+    ) -> std::result::Result<Relation, Diagnostic> {
+        self.lookup
+            .source_id(source, table)
+            .and_then(|id| self.sources.get(&format!("source.{id}")).cloned())
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    "E303",
+                    format!("source('{source}', '{table}') is not defined"),
+                )
+            })
+    }
+}
+
+/// `graph` in templates: built on first use, since few templates read it.
+#[derive(Debug)]
+struct LazyGraph {
+    json: Arc<Json>,
+    value: OnceLock<Value>,
+}
+
+impl Object for LazyGraph {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.value
+            .get_or_init(|| Value::from_serialize(&*self.json))
+            .get_attr(key.as_str()?)
+            .ok()
+    }
+}
+
+fn graph_json(m: &Manifest) -> Json {
+    let nodes: serde_json::Map<String, Json> = m
+        .nodes
+        .values()
+        .map(|n| (n.unique_id.clone(), crate::artifacts::node_json(n)))
+        .collect();
+    let sources: serde_json::Map<String, Json> = m
+        .sources
+        .values()
+        .map(|s| (s.unique_id.clone(), crate::artifacts::source_json(s)))
+        .collect();
+    serde_json::json!({"nodes": nodes, "sources": sources, "exposures": {}, "metrics": {}, "macros": {}})
+}
+
+pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Result<Compiled> {
+    let Parsed {
+        mut manifest,
+        jinja,
+        mut warnings,
+    } = parsed;
+    let dag = Dag::build(&manifest)?;
+    let resolver: Arc<dyn Resolver> =
+        Arc::new(CompileResolver::new(&manifest, jinja.shared.quoting));
+    let graph = Value::from_object(LazyGraph {
+        json: Arc::new(graph_json(&manifest)),
+        value: OnceLock::new(),
+    });
+    let warehouse = Path::new(&project.target.warehouse).to_path_buf();
+
+    let ids: Vec<&String> = manifest
+        .nodes
+        .keys()
+        .filter(|id| {
+            opts.only
+                .as_ref()
+                .is_none_or(|o| o.contains(*id) || manifest.nodes[*id].is_ephemeral())
+        })
+        .collect();
+    let rendered: Vec<std::result::Result<(String, String), Diagnostic>> = ids
+        .par_iter()
+        .filter(|id| manifest.nodes[**id].resource_type != ResourceType::Seed)
+        .map(|id| {
+            let n = &manifest.nodes[*id];
+            let exists = warehouse
+                .join(&n.schema)
+                .join(&n.alias)
+                .join("_delta_log")
+                .is_dir();
+            let incremental = n.materialized() == "incremental" && exists && !opts.full_refresh;
+            let scope = compile_scope(&jinja, n, &resolver, &graph, incremental);
+            let sql = if let Some(md) = &n.test_metadata {
+                compile_generic_test(&jinja, n, md, scope)?
+            } else {
+                jinja
+                    .render(&n.display_path, &n.raw_code, scope, &n.package_name)
+                    .map_err(|d| {
+                        d.note(format!(
+                            "while compiling {} '{}'",
+                            n.resource_type.as_str(),
+                            n.name
+                        ))
+                    })?
+            };
+            Ok(((*id).clone(), sql))
+        })
+        .collect();
+    let mut compiled: HashMap<String, String> = HashMap::with_capacity(rendered.len());
+    for r in rendered {
+        let (id, sql) = r?;
+        compiled.insert(id, sql);
+    }
+
+    // Ephemeral models become CTEs of their consumers, deepest first, each once.
+    let injected: Vec<(String, String)> = compiled
+        .par_iter()
+        .map(|(id, sql)| {
+            let mut ctes: Vec<(String, String)> = Vec::new();
+            collect_ephemerals(&manifest, &compiled, id, &mut ctes, &mut Vec::new());
+            (id.clone(), crate::sql::inject_ctes(sql, &ctes))
+        })
+        .collect();
+    for (id, sql) in injected {
+        if let Some(n) = manifest.nodes.get_mut(&id) {
+            n.compiled_code = Some(sql);
+        }
+    }
+    warnings.extend(
+        jinja
+            .take_warnings()
+            .into_iter()
+            .map(|w| Diagnostic::warning("W201", w)),
+    );
+    Ok(Compiled {
+        manifest,
+        dag,
+        warnings,
+    })
+}
+
+fn collect_ephemerals(
+    m: &Manifest,
+    compiled: &HashMap<String, String>,
+    id: &str,
+    out: &mut Vec<(String, String)>,
+    seen: &mut Vec<String>,
+) {
+    let Some(n) = m.nodes.get(id) else { return };
+    for dep in &n.depends_on_nodes {
+        let Some(d) = m.nodes.get(dep) else { continue };
+        if !d.is_ephemeral() || seen.contains(dep) {
+            continue;
+        }
+        seen.push(dep.clone());
+        collect_ephemerals(m, compiled, dep, out, seen);
+        if let Some(sql) = compiled.get(dep) {
+            out.push((format!("__dbt__cte__{}", d.name), sql.clone()));
+        }
+    }
+}
+
+fn compile_scope(
+    jinja: &Jinja,
+    n: &Node,
+    resolver: &Arc<dyn Resolver>,
+    graph: &Value,
+    incremental: bool,
+) -> Arc<Scope> {
+    let mut vars: HashMap<&'static str, Value> = HashMap::new();
+    vars.insert(
+        "ref",
+        Value::from_object(RefFn {
+            resolver: resolver.clone(),
+            recorder: None,
+            package: n.package_name.clone(),
+        }),
+    );
+    vars.insert(
+        "source",
+        Value::from_object(SourceFn {
+            resolver: resolver.clone(),
+            recorder: None,
+        }),
+    );
+    vars.insert(
+        "config",
+        Value::from_object(ConfigObj {
+            base: Arc::new(n.config.clone()),
+            recorder: None,
+        }),
+    );
+    vars.insert(
+        "var",
+        Value::from_object(VarFn {
+            shared: jinja.shared.clone(),
+        }),
+    );
+    vars.insert("is_incremental", context::const_fn(incremental));
+    vars.insert("should_full_refresh", context::const_fn(false));
+    vars.insert("execute", Value::from(true));
+    let mut this = Relation::new(&n.database, &n.schema, &n.alias, jinja.shared.quoting);
+    this.kind = Some(if n.materialized() == "view" {
+        "view".into()
+    } else {
+        "table".into()
+    });
+    vars.insert("this", Value::from_object(this));
+    vars.insert("model", crate::artifacts::node_value(n));
+    vars.insert("schema", Value::from(n.schema.clone()));
+    vars.insert("database", Value::from(n.database.clone()));
+    vars.insert("graph", graph.clone());
+    vars.insert("doc", parse::doc_fn(jinja, &n.package_name));
+    Arc::new(Scope {
+        vars,
+        recorder: None,
+    })
+}
+
+/// A generic test compiles to its macro's output, called with the rendered keyword arguments.
+fn compile_generic_test(
+    jinja: &Jinja,
+    n: &Node,
+    md: &parse::TestMetadata,
+    scope: Arc<Scope>,
+) -> std::result::Result<String, Diagnostic> {
+    let reg = &jinja.shared.registry;
+    let macro_name = format!("test_{}", md.name);
+    let def = match &md.namespace {
+        Some(ns) => reg.get(ns, &macro_name),
+        None => reg.resolve(&n.package_name, &macro_name),
+    }
+    .cloned()
+    .ok_or_else(|| {
+        Diagnostic::error("E203", format!("test '{}' is not defined: no macro '{}'", md.name, macro_name))
+            .at(parse::find_in(&n.display_path, &jinja_text(n), &md.name))
+            .help(format!("define it with {{% test {}(model, column_name) %}} in macros/ or tests/generic/, or install the package that provides it", md.name))
+    })?;
+    let mut kwargs = Vec::new();
+    for (k, v) in &md.kwargs {
+        let value = parse::eval_test_kwarg(jinja, k, v, scope.clone(), &n.package_name)
+            .map_err(|d| d.note(format!("in argument '{k}' of test '{}'", n.name)))?;
+        kwargs.push((k.clone(), value));
+    }
+    let args = [Value::from(minijinja::value::Kwargs::from_iter(kwargs))];
+    let out = jinja
+        .call_macro(&def, &args, scope, &n.package_name)
+        .map_err(|d| {
+            d.note(format!(
+                "while compiling test '{}' defined in {}",
+                n.name, n.display_path
+            ))
+        })?;
+    Ok(out.to_string())
+}
+
+fn jinja_text(n: &Node) -> Arc<str> {
+    std::fs::read_to_string(&n.display_path)
+        .map(Arc::from)
+        .unwrap_or_else(|_| n.raw_code.clone())
+}
+
+/// Write `target/compiled/...` (only files whose content changed) and the manifest.
+pub fn write_target(project: &Project, c: &Compiled, invocation_id: &str) -> Result<()> {
+    let target = project.target_dir();
+    let compiled_dir = target.join("compiled");
+    let writes: Vec<Result<()>> = c
+        .manifest
+        .nodes
+        .par_iter()
+        .filter_map(|(_, n)| n.compiled_code.as_ref().map(|sql| (n, sql)))
+        .map(|(n, sql)| {
+            let path = compiled_dir.join(n.compiled_path());
+            write_if_changed(&path, sql)
+        })
+        .collect();
+    for w in writes {
+        w?;
+    }
+    let manifest = crate::artifacts::manifest_json(project, &c.manifest, invocation_id);
+    let text = serde_json::to_string(&manifest).map_err(|e| Diagnostic::internal(e.to_string()))?;
+    write_if_changed(&target.join("manifest.json"), &text)
+}
+
+pub fn write_if_changed(path: &Path, text: &str) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+    }
+    std::fs::write(path, text).map_err(|e| io_error("write", path, e))
+}
+
+/// The compile cache: everything compile reads, hashed. Equal key and present outputs mean a
+/// re-compile has nothing to do.
+pub fn cache_key(
+    project: &Project,
+    opts: &CompileOptions,
+    env_vars: &BTreeMap<String, Option<String>>,
+) -> String {
+    let mut h = crate::project::Fingerprint::default();
+    h.add(env!("CARGO_PKG_VERSION"));
+    h.add(&project.fingerprint.to_string());
+    h.add(&format!("{:?}", opts.full_refresh));
+    h.add(&format!("{:?}", opts.only));
+    for (k, v) in env_vars {
+        h.add(k);
+        h.add(&format!(
+            "{:?}",
+            std::env::var(k)
+                .ok()
+                .or(v.clone())
+                .filter(|_| std::env::var(k).is_ok())
+        ));
+    }
+    // Existing tables change what is_incremental() returns.
+    let wh = Path::new(&project.target.warehouse);
+    if let Ok(schemas) = std::fs::read_dir(wh) {
+        let mut names: Vec<String> = Vec::new();
+        for s in schemas.flatten() {
+            if let Ok(tables) = std::fs::read_dir(s.path()) {
+                names.extend(tables.flatten().map(|t| t.path().display().to_string()));
+            }
+        }
+        names.sort();
+        h.add(&names.join("\n"));
+    }
+    format!("{:016x}", h.finish())
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CacheFile {
+    pub key: String,
+    pub env_vars: BTreeMap<String, Option<String>>,
+    pub nodes: usize,
+}
+
+pub fn read_cache(project: &Project) -> Option<CacheFile> {
+    let text = std::fs::read_to_string(project.target_dir().join("weir_cache.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+pub fn write_cache(project: &Project, cache: &CacheFile) -> Result<()> {
+    let text = serde_json::to_string(cache).map_err(|e| Diagnostic::internal(e.to_string()))?;
+    write_if_changed(&project.target_dir().join("weir_cache.json"), &text)
+}

@@ -1,0 +1,861 @@
+//! The dbt context: the root object templates read names from, macro calls, `ref`/`source`/
+//! `config` for each phase, `var`, `adapter`, and the error plumbing that carries our
+//! diagnostics through minijinja.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value, ValueKind};
+use minijinja::{Error, ErrorKind, State};
+use serde_json::{Map, Value as Json};
+
+use super::objects::{EmptyTable, Quoting, Relation};
+use crate::diagnostics::Diagnostic;
+use crate::project::config::Config;
+
+/// Adapter prefixes tried by `adapter.dispatch`, most specific first.
+pub const DISPATCH_PREFIXES: &[&str] = &["datafusion", "postgres", "default"];
+/// The package that holds weir's built-in macros (dbt's internal macros live there too).
+pub const INTERNAL_PACKAGE: &str = "dbt";
+
+/// A diagnostic carried inside a minijinja error, so minijinja can attach the call's location.
+#[derive(Debug)]
+pub struct DiagError(pub Diagnostic);
+
+impl fmt::Display for DiagError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for DiagError {}
+
+pub fn diag_err(d: Diagnostic) -> Error {
+    Error::new(ErrorKind::InvalidOperation, d.message.clone()).with_source(DiagError(d))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Macros
+
+#[derive(Debug, Clone)]
+pub struct MacroDef {
+    pub package: String,
+    pub name: String,
+    /// Name of the macro inside the rewritten template.
+    pub internal: String,
+    /// Template name in the environment (the file's project-relative path).
+    pub template: String,
+    pub original_file_path: String,
+    pub unique_id: String,
+    /// The macro's own source text, for the manifest.
+    pub raw_code: String,
+    pub arguments: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct MacroRegistry {
+    pub by_package: HashMap<String, HashMap<String, Arc<MacroDef>>>,
+    pub root: String,
+    /// `dispatch:` config: namespace -> packages to search.
+    pub dispatch: HashMap<String, Vec<String>>,
+}
+
+impl MacroRegistry {
+    pub fn get(&self, package: &str, name: &str) -> Option<&Arc<MacroDef>> {
+        self.by_package.get(package)?.get(name)
+    }
+
+    /// dbt's order for an unqualified name: the calling package, the root project, then the
+    /// internal macros.
+    pub fn resolve(&self, from_package: &str, name: &str) -> Option<&Arc<MacroDef>> {
+        self.get(from_package, name)
+            .or_else(|| self.get(&self.root, name))
+            .or_else(|| self.get(INTERNAL_PACKAGE, name))
+    }
+
+    pub fn is_package(&self, name: &str) -> bool {
+        self.by_package.contains_key(name)
+    }
+
+    /// `adapter.dispatch(name, macro_namespace)`.
+    pub fn dispatch(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        from_package: &str,
+    ) -> Option<&Arc<MacroDef>> {
+        let packages: Vec<Option<String>> = match namespace {
+            Some(ns) => match self.dispatch.get(ns) {
+                Some(order) => order.iter().map(|p| Some(p.clone())).collect(),
+                None => vec![Some(ns.to_string())],
+            },
+            None => vec![None],
+        };
+        for package in &packages {
+            for prefix in DISPATCH_PREFIXES {
+                let candidate = format!("{prefix}__{name}");
+                let found = match package {
+                    Some(p) => self.get(p, &candidate).or_else(|| {
+                        if p == INTERNAL_PACKAGE {
+                            None
+                        } else {
+                            None
+                        }
+                    }),
+                    None => self.resolve(from_package, &candidate),
+                };
+                if let Some(m) = found {
+                    return Some(m);
+                }
+            }
+        }
+        // dbt falls back to the internal package for the `dbt` namespace.
+        if namespace == Some(INTERNAL_PACKAGE) || namespace.is_none() {
+            for prefix in DISPATCH_PREFIXES {
+                if let Some(m) = self.get(INTERNAL_PACKAGE, &format!("{prefix}__{name}")) {
+                    return Some(m);
+                }
+            }
+        }
+        None
+    }
+
+    pub fn all_names(&self) -> impl Iterator<Item = &str> {
+        self.by_package
+            .values()
+            .flat_map(|m| m.keys().map(String::as_str))
+    }
+}
+
+thread_local! {
+    /// The value passed to `return()`, taken by the macro call that ends because of it.
+    static RETURNED: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+}
+
+const RETURN_MARKER: &str = "__weir_return__";
+
+/// dbt's `return(value)`: ends the current macro with a value instead of its rendered text.
+pub fn return_fn(value: Option<Value>) -> Result<Value, Error> {
+    RETURNED.with(|r| r.borrow_mut().push(value.unwrap_or(Value::from(()))));
+    Err(Error::new(ErrorKind::InvalidOperation, RETURN_MARKER))
+}
+
+fn is_return(err: &Error) -> bool {
+    let mut e: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cur) = e {
+        if let Some(me) = cur.downcast_ref::<Error>() {
+            if me.detail() == Some(RETURN_MARKER) {
+                return true;
+            }
+        }
+        e = cur.source();
+    }
+    false
+}
+
+/// A macro as a callable: every call evaluates the macro's file in a fresh state whose context
+/// is the caller's, with the macro's package as the resolution package.
+#[derive(Debug)]
+pub struct MacroFn(pub Arc<MacroDef>);
+
+/// Wraps a `caller` macro so a macro in another template state can call back into the state
+/// that created it. Valid only while the outer call runs; `alive` guards later use.
+struct CallerProxy {
+    inner: Value,
+    state: *const (),
+    alive: Arc<AtomicBool>,
+}
+
+// SAFETY: the pointer is only dereferenced while `alive` is true, which the creating call
+// guarantees by clearing it before it returns; rendering of one node happens on one thread.
+unsafe impl Send for CallerProxy {}
+unsafe impl Sync for CallerProxy {}
+
+impl fmt::Debug for CallerProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<caller>")
+    }
+}
+
+impl Object for CallerProxy {
+    fn call(self: &Arc<Self>, _state: &State, args: &[Value]) -> Result<Value, Error> {
+        if !self.alive.load(Ordering::SeqCst) {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "caller() used after its call block ended",
+            ));
+        }
+        // SAFETY: see the Send/Sync note above.
+        let outer: &State = unsafe { &*(self.state as *const State) };
+        self.inner.call(outer, args)
+    }
+}
+
+impl Object for MacroFn {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "name" => Some(Value::from(self.0.name.clone())),
+            "package_name" => Some(Value::from(self.0.package.clone())),
+            _ => None,
+        }
+    }
+
+    fn call(self: &Arc<Self>, state: &State, args: &[Value]) -> Result<Value, Error> {
+        let def = &self.0;
+        let ctx = current_ctx(state)?;
+        if let Some(rec) = &ctx.scope.recorder {
+            rec.macros.lock().unwrap().insert(def.unique_id.clone());
+        }
+        let inner_ctx = Ctx {
+            shared: ctx.shared.clone(),
+            scope: ctx.scope.clone(),
+            package: Arc::from(def.package.as_str()),
+        };
+        let tmpl = state.env().get_template(&def.template)?;
+        let captured = tmpl.render_captured_to(Value::from_object(inner_ctx), std::io::sink())?;
+        let st = captured.state();
+        let Some(mac) = st.lookup(&def.internal) else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("macro '{}' not found in {}", def.name, def.template),
+            ));
+        };
+        let alive = Arc::new(AtomicBool::new(true));
+        let args = wrap_caller(state, args, &alive);
+        let depth = RETURNED.with(|r| r.borrow().len());
+        let result = mac.call(st, &args);
+        alive.store(false, Ordering::SeqCst);
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) if is_return(&e) => Ok(RETURNED.with(|r| {
+                let mut r = r.borrow_mut();
+                let v = r.pop().unwrap_or(Value::from(()));
+                r.truncate(depth);
+                v
+            })),
+            Err(e) => {
+                RETURNED.with(|r| r.borrow_mut().truncate(depth));
+                // A new error without a location: minijinja gives it the caller's location, and
+                // the macro's own error (with its file and line) stays as the cause.
+                Err(Error::new(e.kind(), format!("in macro '{}'", def.name)).with_source(e))
+            }
+        }
+    }
+}
+
+fn wrap_caller(state: &State, args: &[Value], alive: &Arc<AtomicBool>) -> Vec<Value> {
+    let Some(last) = args.last() else {
+        return Vec::new();
+    };
+    let Ok(kwargs) = Kwargs::try_from(last.clone()) else {
+        return args.to_vec();
+    };
+    let Some(caller) = kwargs.peek::<Value>("caller").ok() else {
+        return args.to_vec();
+    };
+    let proxy = Value::from_object(CallerProxy {
+        inner: caller,
+        state: state as *const State as *const (),
+        alive: alive.clone(),
+    });
+    let mut pairs: Vec<(String, Value)> = Vec::new();
+    for key in kwargs.args() {
+        let v = if key == "caller" {
+            proxy.clone()
+        } else {
+            kwargs.peek::<Value>(key).unwrap_or_default()
+        };
+        pairs.push((key.to_string(), v));
+    }
+    let mut out = args[..args.len() - 1].to_vec();
+    out.push(Value::from(Kwargs::from_iter(pairs)));
+    out
+}
+
+/// `dbt_utils.star(...)`: the macros of one package.
+#[derive(Debug)]
+pub struct PackageNs {
+    pub package: String,
+    pub shared: Arc<Shared>,
+}
+
+impl Object for PackageNs {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let m = self.shared.registry.get(&self.package, key.as_str()?)?;
+        Some(Value::from_object(MacroFn(m.clone())))
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match self.shared.registry.get(&self.package, method) {
+            Some(m) => Value::from_object(MacroFn(m.clone())).call(state, args),
+            None => Err(undefined_macro(
+                &self.shared,
+                &format!("{}.{method}", self.package),
+            )),
+        }
+    }
+}
+
+pub fn undefined_macro(shared: &Shared, name: &str) -> Error {
+    let short = name.rsplit('.').next().unwrap_or(name);
+    let mut d = Diagnostic::error(
+        "E203",
+        format!("'{name}' is undefined: no macro, variable or function has that name"),
+    );
+    if let Some(c) = crate::diagnostics::closest(
+        short,
+        shared.registry.all_names().filter(|n| !n.contains("__")),
+    ) {
+        d = d.help(format!("did you mean '{c}'?"));
+    } else {
+        d = d.help(
+            "define it in macros/, or install the package that provides it under dbt_packages/",
+        );
+    }
+    diag_err(d)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The context object
+
+/// Everything shared by every render of one project.
+pub struct Shared {
+    pub registry: MacroRegistry,
+    pub root_package: String,
+    pub quoting: Quoting,
+    /// Project-wide values (`target`, `project_name`, `invocation_id`, ...).
+    pub globals: HashMap<String, Value>,
+    pub docs: HashMap<(String, String), String>,
+    pub vars: VarScope,
+    /// Environment variables read while rendering, for the compile cache.
+    pub env_vars_read: Mutex<BTreeMap<String, Option<String>>>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<shared>")
+    }
+}
+
+/// What one node's render records: the parse phase reads these back.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub refs: Mutex<Vec<RefCall>>,
+    pub sources: Mutex<Vec<(String, String)>>,
+    pub config: Mutex<Config>,
+    pub macros: Mutex<BTreeSet<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct RefCall {
+    pub package: Option<String>,
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// Per-node names: `this`, `model`, `ref`, `config`, ... chosen by the phase.
+pub struct Scope {
+    pub vars: HashMap<&'static str, Value>,
+    pub recorder: Option<Arc<Recorder>>,
+}
+
+#[derive(Clone)]
+pub struct Ctx {
+    pub shared: Arc<Shared>,
+    pub scope: Arc<Scope>,
+    pub package: Arc<str>,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<context of package {}>", self.package)
+    }
+}
+
+pub fn current_ctx(state: &State) -> Result<Arc<Ctx>, Error> {
+    state
+        .lookup("__ctx")
+        .and_then(|v| v.downcast_object::<Ctx>())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "weir: no dbt context in this template (internal error)",
+            )
+        })
+}
+
+impl Object for Ctx {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        if name == "__ctx" {
+            return Some(Value::from_dyn_object(self.clone()));
+        }
+        if let Some(v) = self.scope.vars.get(name) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.shared.globals.get(name) {
+            return Some(v.clone());
+        }
+        if let Some(m) = self.shared.registry.resolve(&self.package, name) {
+            return Some(Value::from_object(MacroFn(m.clone())));
+        }
+        if self.shared.registry.is_package(name) {
+            return Some(Value::from_object(PackageNs {
+                package: name.to_string(),
+                shared: self.shared.clone(),
+            }));
+        }
+        None
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::NonEnumerable
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ref / source / config / var
+
+/// How names resolve in a phase: the parse phase checks existence and records; the compile
+/// phase returns the relation of the resolved node.
+pub trait Resolver: Send + Sync {
+    fn resolve_ref(&self, from_package: &str, call: &RefCall) -> Result<Relation, Diagnostic>;
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, Diagnostic>;
+}
+
+pub struct RefFn {
+    pub resolver: Arc<dyn Resolver>,
+    pub recorder: Option<Arc<Recorder>>,
+    pub package: String,
+}
+
+impl fmt::Debug for RefFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<ref>")
+    }
+}
+
+impl Object for RefFn {
+    fn call(self: &Arc<Self>, _state: &State, args: &[Value]) -> Result<Value, Error> {
+        let (pos, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+        let version = kwargs
+            .get::<Option<Value>>("version")?
+            .or(kwargs.get::<Option<Value>>("v")?)
+            .filter(|v| !v.is_none())
+            .map(|v| v.to_string());
+        let strs: Vec<String> = pos
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "ref() takes strings"))
+            })
+            .collect::<Result<_, _>>()?;
+        let call = match strs.as_slice() {
+            [name] => RefCall {
+                package: None,
+                name: name.clone(),
+                version,
+            },
+            [package, name] => RefCall {
+                package: Some(package.clone()),
+                name: name.clone(),
+                version,
+            },
+            _ => {
+                return Err(diag_err(
+                    Diagnostic::error(
+                        "E205",
+                        format!("ref() takes one or two names, got {}", strs.len()),
+                    )
+                    .help("use ref('model') or ref('package', 'model')"),
+                ))
+            }
+        };
+        let rel = self
+            .resolver
+            .resolve_ref(&self.package, &call)
+            .map_err(diag_err)?;
+        if let Some(rec) = &self.recorder {
+            rec.refs.lock().unwrap().push(call);
+        }
+        Ok(Value::from_object(rel))
+    }
+}
+
+pub struct SourceFn {
+    pub resolver: Arc<dyn Resolver>,
+    pub recorder: Option<Arc<Recorder>>,
+}
+
+impl fmt::Debug for SourceFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<source>")
+    }
+}
+
+impl Object for SourceFn {
+    fn call(self: &Arc<Self>, _state: &State, args: &[Value]) -> Result<Value, Error> {
+        let (source, table): (String, String) =
+            minijinja::value::from_args(args).map_err(|_| {
+                diag_err(
+                    Diagnostic::error("E205", "source() takes two names")
+                        .help("use source('source_name', 'table_name')"),
+                )
+            })?;
+        let rel = self
+            .resolver
+            .resolve_source(&source, &table)
+            .map_err(diag_err)?;
+        if let Some(rec) = &self.recorder {
+            rec.sources.lock().unwrap().push((source, table));
+        }
+        Ok(Value::from_object(rel))
+    }
+}
+
+/// `config(...)`, `config.get(...)`, `config.require(...)`.
+pub struct ConfigObj {
+    /// Config known before the call (project tree and YAML); at compile time, the final config.
+    pub base: Arc<Config>,
+    /// Parse phase: where `config(...)` calls go.
+    pub recorder: Option<Arc<Recorder>>,
+}
+
+impl fmt::Debug for ConfigObj {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<config>")
+    }
+}
+
+impl ConfigObj {
+    fn lookup(&self, key: &str) -> Option<Json> {
+        if let Some(rec) = &self.recorder {
+            if let Some(v) = rec.config.lock().unwrap().get(key) {
+                return Some(v.clone());
+            }
+        }
+        self.base.get(key).cloned()
+    }
+}
+
+impl Object for ConfigObj {
+    fn call(self: &Arc<Self>, _state: &State, args: &[Value]) -> Result<Value, Error> {
+        if let Some(rec) = &self.recorder {
+            let (pos, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+            let mut set = Map::new();
+            if let Some(d) = pos.first() {
+                if let Json::Object(m) = serde_json::to_value(d).unwrap_or(Json::Null) {
+                    set.extend(m);
+                }
+            }
+            for key in kwargs.args() {
+                let v: Value = kwargs.peek(key)?;
+                set.insert(
+                    key.to_string(),
+                    serde_json::to_value(&v).unwrap_or(Json::Null),
+                );
+            }
+            crate::project::config::merge(&mut rec.config.lock().unwrap(), &set);
+        }
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "get" => {
+                let (key, default): (String, Option<Value>) = minijinja::value::from_args(args)?;
+                Ok(self
+                    .lookup(&key)
+                    .map(|v| Value::from_serialize(&v))
+                    .or(default)
+                    .unwrap_or(Value::from(())))
+            }
+            "require" => {
+                let (key,): (String,) = minijinja::value::from_args(args)?;
+                self.lookup(&key)
+                    .map(|v| Value::from_serialize(&v))
+                    .ok_or_else(|| {
+                        diag_err(
+                            Diagnostic::error(
+                                "E206",
+                                format!("required config '{key}' is not set"),
+                            )
+                            .help(format!(
+                                "set it with {{{{ config({key}=...) }}}} or in dbt_project.yml"
+                            )),
+                        )
+                    })
+            }
+            "set" => Ok(Value::from(())),
+            "persist_relation_docs" | "persist_column_docs" => Ok(Value::from(false)),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("config has no method '{method}'"),
+            )),
+        }
+    }
+}
+
+/// Where `var()` finds values: CLI first, then the root project's vars (package-scoped first),
+/// then the calling package's own vars.
+#[derive(Debug, Default, Clone)]
+pub struct VarScope {
+    pub cli: Map<String, Json>,
+    pub root_package: String,
+    pub project_vars: HashMap<String, Map<String, Json>>,
+}
+
+impl VarScope {
+    pub fn lookup(&self, package: &str, name: &str) -> Option<Json> {
+        if let Some(v) = self.cli.get(name) {
+            return Some(v.clone());
+        }
+        let root = self.project_vars.get(&self.root_package);
+        if let Some(v) = root.and_then(|r| r.get(package)).and_then(|p| p.get(name)) {
+            return Some(v.clone());
+        }
+        if let Some(v) = root.and_then(|r| r.get(name)) {
+            if !(v.is_object() && self.project_vars.contains_key(name)) {
+                return Some(v.clone());
+            }
+        }
+        let own = self.project_vars.get(package);
+        if let Some(v) = own.and_then(|r| r.get(package)).and_then(|p| p.get(name)) {
+            return Some(v.clone());
+        }
+        own.and_then(|r| r.get(name)).cloned()
+    }
+}
+
+#[derive(Debug)]
+pub struct VarFn {
+    pub shared: Arc<Shared>,
+}
+
+impl Object for VarFn {
+    fn call(self: &Arc<Self>, state: &State, args: &[Value]) -> Result<Value, Error> {
+        let (name, default): (String, Option<Value>) = minijinja::value::from_args(args)?;
+        let package = current_ctx(state)
+            .map(|c| c.package.to_string())
+            .unwrap_or_default();
+        match self.shared.vars.lookup(&package, &name) {
+            Some(v) => Ok(Value::from_serialize(&v)),
+            None => default.ok_or_else(|| {
+                diag_err(
+                    Diagnostic::error("E207", format!("required var '{name}' is not set"))
+                        .help(format!("pass it with --vars '{{{name}: ...}}', set it under `vars:` in dbt_project.yml, or give a default: var('{name}', ...)")),
+                )
+            }),
+        }
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        if method == "has_var" {
+            let (name,): (String,) = minijinja::value::from_args(args)?;
+            let package = current_ctx(state)
+                .map(|c| c.package.to_string())
+                .unwrap_or_default();
+            return Ok(Value::from(
+                self.shared.vars.lookup(&package, &name).is_some(),
+            ));
+        }
+        Err(Error::new(
+            ErrorKind::UnknownMethod,
+            format!("var has no method '{method}'"),
+        ))
+    }
+}
+
+/// `adapter`: dispatch, quoting and (until an engine runs) empty introspection.
+pub struct Adapter {
+    pub shared_quoting: Quoting,
+    pub exists: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
+}
+
+impl fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<adapter>")
+    }
+}
+
+impl Object for Adapter {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "dispatch" => {
+                let (pos, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+                let name = pos
+                    .first()
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or(kwargs.get::<Option<String>>("macro_name")?)
+                    .unwrap_or_default();
+                let namespace: Option<String> = match pos.get(1) {
+                    Some(v) if !v.is_none() => Some(v.to_string()),
+                    _ => kwargs.get::<Option<String>>("macro_namespace")?,
+                };
+                let _ = kwargs.get::<Option<Value>>("packages");
+                let ctx = current_ctx(state)?;
+                match ctx
+                    .shared
+                    .registry
+                    .dispatch(&name, namespace.as_deref(), &ctx.package)
+                {
+                    Some(m) => Ok(Value::from_object(MacroFn(m.clone()))),
+                    None => {
+                        let tried: Vec<String> = DISPATCH_PREFIXES
+                            .iter()
+                            .map(|p| format!("{p}__{name}"))
+                            .collect();
+                        Err(diag_err(
+                            Diagnostic::error(
+                                "E208",
+                                format!(
+                                    "adapter.dispatch found no implementation of '{name}'{}",
+                                    namespace
+                                        .map(|n| format!(" in namespace '{n}'"))
+                                        .unwrap_or_default()
+                                ),
+                            )
+                            .help(format!("define one of: {}", tried.join(", "))),
+                        ))
+                    }
+                }
+            }
+            "quote" => {
+                let (s,): (String,) = minijinja::value::from_args(args)?;
+                Ok(Value::from(format!("\"{}\"", s.replace('"', "\"\""))))
+            }
+            "quote_as_configured" | "quote_seed_column" => {
+                let s = args.first().map(|v| v.to_string()).unwrap_or_default();
+                Ok(Value::from(format!("\"{s}\"")))
+            }
+            "type" => Ok(Value::from("datafusion")),
+            "get_relation" | "load_relation" | "get_relation_by_name" => {
+                let (pos, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+                if method == "load_relation" {
+                    let rel = pos.first().cloned().unwrap_or_default();
+                    let schema = rel.get_attr("schema")?.to_string();
+                    let ident = rel.get_attr("identifier")?.to_string();
+                    return Ok(if (self.exists)(&schema, &ident) {
+                        rel
+                    } else {
+                        Value::from(())
+                    });
+                }
+                let get = |i: usize, k: &str| -> Result<String, Error> {
+                    Ok(kwargs
+                        .get::<Option<String>>(k)?
+                        .or_else(|| pos.get(i).map(|v| v.to_string()))
+                        .unwrap_or_default())
+                };
+                let (db, schema, ident) = (
+                    get(0, "database")?,
+                    get(1, "schema")?,
+                    get(2, "identifier")?,
+                );
+                if (self.exists)(&schema, &ident) {
+                    let mut r = Relation::new(&db, &schema, &ident, self.shared_quoting);
+                    r.kind = Some("table".into());
+                    Ok(Value::from_object(r))
+                } else {
+                    Ok(Value::from(()))
+                }
+            }
+            "get_columns_in_relation"
+            | "get_missing_columns"
+            | "list_relations_without_caching"
+            | "get_columns_in_table" => Ok(Value::from(Vec::<Value>::new())),
+            "check_schema_exists" => Ok(Value::from(true)),
+            "already_exists" => Ok(Value::from(false)),
+            "drop_relation"
+            | "truncate_relation"
+            | "rename_relation"
+            | "expand_target_column_types"
+            | "create_schema"
+            | "drop_schema"
+            | "commit" => Ok(Value::from(())),
+            "execute" => Ok(Value::from_iter([
+                Value::from(()),
+                Value::from_object(EmptyTable),
+            ])),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("adapter has no method '{method}'"),
+            )),
+        }
+    }
+}
+
+/// `exceptions.raise_compiler_error` and friends.
+#[derive(Debug)]
+pub struct Exceptions {
+    pub warnings: Arc<Mutex<Vec<String>>>,
+}
+
+impl Object for Exceptions {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let msg = args.first().map(|v| v.to_string()).unwrap_or_default();
+        match method {
+            "warn" => {
+                self.warnings.lock().unwrap().push(msg);
+                Ok(Value::from(""))
+            }
+            "raise_compiler_error"
+            | "raise_not_implemented"
+            | "raise_fail_fast_error"
+            | "raise_database_error"
+            | "raise_dependency_error" => Err(diag_err(Diagnostic::error(
+                "E209",
+                format!("compilation error raised by the project: {msg}"),
+            ))),
+            _ => Err(diag_err(Diagnostic::error(
+                "E209",
+                format!("{method}: {msg}"),
+            ))),
+        }
+    }
+}
+
+/// Build an `is_incremental()` function with a fixed answer.
+pub fn const_fn(answer: bool) -> Value {
+    Value::from_function(move |_args: &[Value]| -> Result<Value, Error> { Ok(Value::from(answer)) })
+}
+
+pub fn is_callable(v: &Value) -> bool {
+    v.kind() == ValueKind::Plain || v.kind() == ValueKind::Undefined
+}

@@ -1,0 +1,706 @@
+//! Values dbt's Jinja context hands to templates: relations, mutable lists and dicts,
+//! `modules.datetime` / `modules.re`, and agate-like empty tables.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value};
+use minijinja::{Error, ErrorKind, State};
+
+/// Which parts of a relation name are quoted (the project's `quoting:` config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quoting {
+    pub database: bool,
+    pub schema: bool,
+    pub identifier: bool,
+}
+
+impl Default for Quoting {
+    fn default() -> Self {
+        Quoting {
+            database: true,
+            schema: true,
+            identifier: true,
+        }
+    }
+}
+
+/// `api.Relation`: a database object named by up to three parts, rendered quoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    pub database: Option<String>,
+    pub schema: Option<String>,
+    pub identifier: Option<String>,
+    pub kind: Option<String>,
+    pub quoting: Quoting,
+    /// `.include()` can leave parts out of the rendered name.
+    pub include: [bool; 3],
+    /// Ephemeral models render as their CTE name.
+    pub cte_name: Option<String>,
+}
+
+impl Relation {
+    pub fn new(database: &str, schema: &str, identifier: &str, quoting: Quoting) -> Self {
+        Relation {
+            database: Some(database.to_string()),
+            schema: Some(schema.to_string()),
+            identifier: Some(identifier.to_string()),
+            kind: None,
+            quoting,
+            include: [true; 3],
+            cte_name: None,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        if let Some(cte) = &self.cte_name {
+            return cte.clone();
+        }
+        let parts = [
+            (&self.database, self.quoting.database, self.include[0]),
+            (&self.schema, self.quoting.schema, self.include[1]),
+            (&self.identifier, self.quoting.identifier, self.include[2]),
+        ];
+        let mut out = String::new();
+        for (part, quote, include) in parts {
+            let Some(p) = part else { continue };
+            if !include || p.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push('.');
+            }
+            if quote {
+                out.push('"');
+                out.push_str(&p.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(p);
+            }
+        }
+        out
+    }
+
+    fn part(&self, key: &str) -> Value {
+        let v = match key {
+            "database" => &self.database,
+            "schema" => &self.schema,
+            "identifier" | "name" | "table" => &self.identifier,
+            _ => return Value::UNDEFINED,
+        };
+        v.as_deref().map(Value::from).unwrap_or(Value::from(()))
+    }
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl Object for Relation {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        Some(match key {
+            "database" | "schema" | "identifier" | "name" | "table" => self.part(key),
+            "type" => self
+                .kind
+                .as_deref()
+                .map(Value::from)
+                .unwrap_or(Value::from(())),
+            "is_table" => Value::from(self.kind.as_deref() == Some("table")),
+            "is_view" => Value::from(self.kind.as_deref() == Some("view")),
+            "is_cte" => Value::from(self.cte_name.is_some()),
+            "path" => Value::from_iter([
+                ("database", self.part("database")),
+                ("schema", self.part("schema")),
+                ("identifier", self.part("identifier")),
+            ]),
+            _ => return None,
+        })
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let (_, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+        let mut r = (**self).clone();
+        match method {
+            "include" => {
+                for (i, k) in ["database", "schema", "identifier"].iter().enumerate() {
+                    if let Some(v) = kwargs.get::<Option<bool>>(k)? {
+                        r.include[i] = v;
+                    }
+                }
+            }
+            "quote" => {
+                for (k, slot) in [
+                    ("database", &mut r.quoting.database),
+                    ("schema", &mut r.quoting.schema),
+                    ("identifier", &mut r.quoting.identifier),
+                ] {
+                    if let Some(v) = kwargs.get::<Option<bool>>(k)? {
+                        *slot = v;
+                    }
+                }
+            }
+            "incorporate" => {
+                if let Some(path) = kwargs.get::<Option<Value>>("path")? {
+                    for k in ["database", "schema", "identifier"] {
+                        if let Ok(v) = path.get_attr(k) {
+                            if !v.is_undefined() {
+                                let s = if v.is_none() {
+                                    None
+                                } else {
+                                    Some(v.to_string())
+                                };
+                                match k {
+                                    "database" => r.database = s,
+                                    "schema" => r.schema = s,
+                                    _ => r.identifier = s,
+                                }
+                            }
+                        }
+                    }
+                }
+                if let Some(t) = kwargs.get::<Option<String>>("type")? {
+                    r.kind = Some(t);
+                }
+            }
+            "render" => return Ok(Value::from(Relation::render(self))),
+            "replace_path" => {
+                for k in ["database", "schema", "identifier"] {
+                    if let Some(v) = kwargs.get::<Option<String>>(k)? {
+                        match k {
+                            "database" => r.database = Some(v),
+                            "schema" => r.schema = Some(v),
+                            _ => r.identifier = Some(v),
+                        }
+                    }
+                }
+            }
+            "without_identifier" => r.include[2] = false,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::UnknownMethod,
+                    format!("relation has no method '{method}'"),
+                ))
+            }
+        }
+        kwargs.assert_all_used().ok();
+        Ok(Value::from_object(r))
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Relation::render(self))
+    }
+}
+
+/// `api.Relation.create(...)` and friends.
+#[derive(Debug)]
+pub struct RelationApi {
+    pub quoting: Quoting,
+}
+
+impl Object for RelationApi {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        if method != "create" {
+            return Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("api.Relation has no method '{method}'"),
+            ));
+        }
+        let (pos, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+        let get = |i: usize, k: &str| -> Result<Option<String>, Error> {
+            if let Some(v) = kwargs.get::<Option<Value>>(k)? {
+                return Ok(if v.is_none() || v.is_undefined() {
+                    None
+                } else {
+                    Some(v.to_string())
+                });
+            }
+            Ok(pos.get(i).filter(|v| !v.is_none()).map(|v| v.to_string()))
+        };
+        let r = Relation {
+            database: get(0, "database")?,
+            schema: get(1, "schema")?,
+            identifier: get(2, "identifier")?,
+            kind: kwargs.get::<Option<String>>("type")?,
+            quoting: self.quoting,
+            include: [true; 3],
+            cte_name: None,
+        };
+        Ok(Value::from_object(r))
+    }
+}
+
+/// A list that `.append()`, `.extend()`, `.pop()` and `.insert()` can change, as Python's.
+#[derive(Debug, Default)]
+pub struct MutableList(pub Mutex<Vec<Value>>);
+
+impl Object for MutableList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let items = self.0.lock().unwrap();
+        let idx = key.as_i64()?;
+        let idx = if idx < 0 {
+            items.len() as i64 + idx
+        } else {
+            idx
+        };
+        items.get(usize::try_from(idx).ok()?).cloned()
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.lock().unwrap().clone())
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let mut items = self.0.lock().unwrap();
+        match (method, args) {
+            ("append", [v]) => items.push(v.clone()),
+            ("extend", [v]) => items.extend(v.try_iter()?),
+            ("insert", [i, v]) => {
+                let i = (i.as_i64().unwrap_or(0).max(0) as usize).min(items.len());
+                items.insert(i, v.clone());
+            }
+            ("pop", []) => return Ok(items.pop().unwrap_or(Value::from(()))),
+            ("pop", [i]) => {
+                let i = i.as_i64().unwrap_or(-1);
+                let i = if i < 0 { items.len() as i64 + i } else { i } as usize;
+                if i < items.len() {
+                    return Ok(items.remove(i));
+                }
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "pop index out of range",
+                ));
+            }
+            ("remove", [v]) => {
+                if let Some(p) = items.iter().position(|x| x == v) {
+                    items.remove(p);
+                }
+            }
+            ("reverse", []) => items.reverse(),
+            ("sort", []) => items.sort(),
+            ("index", [v]) => {
+                return items
+                    .iter()
+                    .position(|x| x == v)
+                    .map(Value::from)
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::InvalidOperation, "value is not in list")
+                    });
+            }
+            ("copy", []) => return Ok(Value::from_object(MutableList(Mutex::new(items.clone())))),
+            _ => {
+                let snapshot = Value::from(items.clone());
+                drop(items);
+                return minijinja_contrib::pycompat::unknown_method_callback(
+                    state, &snapshot, method, args,
+                );
+            }
+        }
+        Ok(Value::from(()))
+    }
+}
+
+/// A dict that `.update()`, `.pop()` and `.setdefault()` can change, as Python's.
+#[derive(Debug, Default)]
+pub struct MutableDict(pub Mutex<indexmap::IndexMap<Value, Value>>);
+
+impl Object for MutableDict {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.lock().unwrap().get(key).cloned()
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.lock().unwrap().keys().cloned().collect())
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let mut map = self.0.lock().unwrap();
+        match (method, args) {
+            ("update", [other]) => {
+                for k in other.try_iter()? {
+                    let v = other.get_item(&k)?;
+                    map.insert(k, v);
+                }
+            }
+            ("pop", [k]) => return Ok(map.shift_remove(k).unwrap_or(Value::from(()))),
+            ("pop", [k, d]) => return Ok(map.shift_remove(k).unwrap_or_else(|| d.clone())),
+            ("setdefault", [k, d]) => {
+                return Ok(map.entry(k.clone()).or_insert_with(|| d.clone()).clone())
+            }
+            ("copy", []) => return Ok(Value::from_object(MutableDict(Mutex::new(map.clone())))),
+            _ => {
+                let snapshot = Value::from_iter(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+                drop(map);
+                return minijinja_contrib::pycompat::unknown_method_callback(
+                    state, &snapshot, method, args,
+                );
+            }
+        }
+        Ok(Value::from(()))
+    }
+}
+
+pub fn new_list(items: Option<Value>) -> Result<Value, Error> {
+    let items: Vec<Value> = match items {
+        Some(v) if !v.is_undefined() && !v.is_none() => v.try_iter()?.collect(),
+        _ => Vec::new(),
+    };
+    Ok(Value::from_object(MutableList(Mutex::new(items))))
+}
+
+pub fn new_dict(items: Option<Value>) -> Result<Value, Error> {
+    let mut map = indexmap::IndexMap::new();
+    if let Some(v) = items.filter(|v| !v.is_undefined() && !v.is_none()) {
+        for k in v.try_iter()? {
+            let val = v.get_item(&k)?;
+            map.insert(k, val);
+        }
+    }
+    Ok(Value::from_object(MutableDict(Mutex::new(map))))
+}
+
+/// Python's `datetime` values: `strftime`, `isoformat`, parts; rendered as `str(datetime)`.
+#[derive(Debug, Clone)]
+pub struct DateTime(pub chrono::NaiveDateTime, pub bool /* date only */);
+
+impl Object for DateTime {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        use chrono::{Datelike, Timelike};
+        let d = &self.0;
+        Some(Value::from(match key.as_str()? {
+            "year" => d.year() as i64,
+            "month" => d.month() as i64,
+            "day" => d.day() as i64,
+            "hour" => d.hour() as i64,
+            "minute" => d.minute() as i64,
+            "second" => d.second() as i64,
+            "microsecond" => (d.nanosecond() / 1000) as i64,
+            _ => return None,
+        }))
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "strftime" => {
+                let (fmt,): (String,) = minijinja::value::from_args(args)?;
+                Ok(Value::from(self.0.format(&fmt).to_string()))
+            }
+            "isoformat" => Ok(Value::from(if self.1 {
+                self.0.format("%Y-%m-%d").to_string()
+            } else {
+                self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+            })),
+            "date" => Ok(Value::from_object(DateTime(self.0.date().into(), true))),
+            "timestamp" => Ok(Value::from(self.0.and_utc().timestamp() as f64)),
+            "replace" => {
+                use chrono::{Datelike, Timelike};
+                let (_, kw): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+                let mut d = self.0;
+                if let Some(v) = kw.get::<Option<i32>>("year")? {
+                    d = d.with_year(v).unwrap_or(d);
+                }
+                if let Some(v) = kw.get::<Option<u32>>("month")? {
+                    d = d.with_month(v).unwrap_or(d);
+                }
+                if let Some(v) = kw.get::<Option<u32>>("day")? {
+                    d = d.with_day(v).unwrap_or(d);
+                }
+                if let Some(v) = kw.get::<Option<u32>>("hour")? {
+                    d = d.with_hour(v).unwrap_or(d);
+                }
+                if let Some(v) = kw.get::<Option<u32>>("minute")? {
+                    d = d.with_minute(v).unwrap_or(d);
+                }
+                if let Some(v) = kw.get::<Option<u32>>("second")? {
+                    d = d.with_second(v).unwrap_or(d);
+                }
+                if let Some(v) = kw.get::<Option<u32>>("microsecond")? {
+                    d = d.with_nanosecond(v * 1000).unwrap_or(d);
+                }
+                Ok(Value::from_object(DateTime(d, self.1)))
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("datetime has no method '{method}'"),
+            )),
+        }
+    }
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.1 {
+            write!(f, "{}", self.0.format("%Y-%m-%d"))
+        } else if self.0.and_utc().timestamp_subsec_micros() == 0 {
+            write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S"))
+        } else {
+            write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f"))
+        }
+    }
+}
+
+/// `modules.datetime`: the module, and its `datetime`, `date` and `timedelta` members.
+#[derive(Debug)]
+pub enum DatetimeModule {
+    Module,
+    DateTimeClass,
+    DateClass,
+}
+
+impl Object for DatetimeModule {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match (&**self, key.as_str()?) {
+            (DatetimeModule::Module, "datetime") => {
+                Some(Value::from_object(DatetimeModule::DateTimeClass))
+            }
+            (DatetimeModule::Module, "date") => Some(Value::from_object(DatetimeModule::DateClass)),
+            (DatetimeModule::Module, "timedelta") => Some(Value::from_function(timedelta)),
+            _ => None,
+        }
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let now = chrono::Local::now().naive_local();
+        let utc = chrono::Utc::now().naive_utc();
+        let date_only = matches!(**self, DatetimeModule::DateClass);
+        let parsed = |s: &str, fmt: Option<&str>| -> Result<Value, Error> {
+            let dt = match fmt {
+                Some(f) => chrono::NaiveDateTime::parse_from_str(s, f)
+                    .or_else(|_| chrono::NaiveDate::parse_from_str(s, f).map(|d| d.into())),
+                None => s
+                    .parse::<chrono::NaiveDateTime>()
+                    .or_else(|_| s.parse::<chrono::NaiveDate>().map(|d| d.into())),
+            }
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("cannot parse '{s}' as a date: {e}"),
+                )
+            })?;
+            Ok(Value::from_object(DateTime(dt, date_only)))
+        };
+        match method {
+            "now" | "today" => Ok(Value::from_object(DateTime(
+                if date_only { now.date().into() } else { now },
+                date_only,
+            ))),
+            "utcnow" => Ok(Value::from_object(DateTime(utc, false))),
+            "strptime" => {
+                let (s, f): (String, String) = minijinja::value::from_args(args)?;
+                parsed(&s, Some(&f))
+            }
+            "fromisoformat" => {
+                let (s,): (String,) = minijinja::value::from_args(args)?;
+                parsed(&s.replace('T', " ").replace(' ', "T"), None)
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("datetime has no function '{method}'"),
+            )),
+        }
+    }
+    fn call(self: &Arc<Self>, _state: &State, args: &[Value]) -> Result<Value, Error> {
+        let (parts,): (Vec<u32>,) = (args
+            .iter()
+            .map(|v| v.as_i64().unwrap_or(0) as u32)
+            .collect(),);
+        let get = |i: usize, d: u32| parts.get(i).copied().unwrap_or(d);
+        let date = chrono::NaiveDate::from_ymd_opt(get(0, 1970) as i32, get(1, 1), get(2, 1))
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "invalid date"))?;
+        let dt = date
+            .and_hms_opt(get(3, 0), get(4, 0), get(5, 0))
+            .unwrap_or_default();
+        Ok(Value::from_object(DateTime(
+            dt,
+            matches!(**self, DatetimeModule::DateClass),
+        )))
+    }
+}
+
+fn timedelta(kwargs: Kwargs) -> Result<Value, Error> {
+    let mut secs = 0f64;
+    for (k, mult) in [
+        ("weeks", 604800.0),
+        ("days", 86400.0),
+        ("hours", 3600.0),
+        ("minutes", 60.0),
+        ("seconds", 1.0),
+    ] {
+        if let Some(v) = kwargs.get::<Option<f64>>(k)? {
+            secs += v * mult;
+        }
+    }
+    Ok(Value::from_iter([
+        ("total_seconds", Value::from(secs)),
+        ("days", Value::from((secs / 86400.0).floor() as i64)),
+    ]))
+}
+
+/// `modules.re`: Python's `re` on the regex crate (same syntax for what dbt projects use).
+#[derive(Debug)]
+pub struct ReModule;
+
+impl Object for ReModule {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let pattern = args
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let re = regex::Regex::new(&pattern).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("bad regular expression: {e}"),
+            )
+        })?;
+        let text = || args.get(1).map(|v| v.to_string()).unwrap_or_default();
+        let groups = |c: regex::Captures| -> Value {
+            let all: Vec<Value> = c
+                .iter()
+                .map(|m| {
+                    m.map(|m| Value::from(m.as_str()))
+                        .unwrap_or(Value::from(()))
+                })
+                .collect();
+            Value::from_object(Match(all))
+        };
+        match method {
+            "match" => Ok(re
+                .captures(&text())
+                .filter(|c| c.get(0).unwrap().start() == 0)
+                .map(groups)
+                .unwrap_or(Value::from(()))),
+            "search" => Ok(re.captures(&text()).map(groups).unwrap_or(Value::from(()))),
+            "fullmatch" => {
+                let t = text();
+                Ok(re
+                    .captures(&t)
+                    .filter(|c| c.get(0).unwrap().as_str().len() == t.len())
+                    .map(groups)
+                    .unwrap_or(Value::from(())))
+            }
+            "findall" => Ok(Value::from(
+                re.find_iter(&text())
+                    .map(|m| m.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            )),
+            "split" => Ok(Value::from(
+                re.split(&text()).map(str::to_string).collect::<Vec<_>>(),
+            )),
+            "sub" => {
+                let repl = args
+                    .get(1)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+                    .replace("\\", "$");
+                let t = args.get(2).map(|v| v.to_string()).unwrap_or_default();
+                Ok(Value::from(re.replace_all(&t, repl.as_str()).to_string()))
+            }
+            "compile" => Ok(Value::from(pattern)),
+            "escape" => Ok(Value::from(regex::escape(&pattern))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("re has no function '{method}'"),
+            )),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Match(Vec<Value>);
+
+impl Object for Match {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "group" => {
+                let i = args.first().and_then(Value::as_i64).unwrap_or(0) as usize;
+                Ok(self.0.get(i).cloned().unwrap_or(Value::from(())))
+            }
+            "groups" => Ok(Value::from(self.0[1..].to_vec())),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("match has no method '{method}'"),
+            )),
+        }
+    }
+}
+
+/// What `run_query` and `load_result(...).table` return while no engine runs: an empty table
+/// with agate's shape (`rows`, `columns`, `column_names`).
+#[derive(Debug)]
+pub struct EmptyTable;
+
+impl Object for EmptyTable {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "rows" | "columns" | "column_names" | "column_types" => {
+                Some(Value::from(Vec::<Value>::new()))
+            }
+            _ => None,
+        }
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "print_table" => Ok(Value::from(())),
+            "values" => Ok(Value::from(Vec::<Value>::new())),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("table has no method '{method}'"),
+            )),
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(Vec::new())
+    }
+}

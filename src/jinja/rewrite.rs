@@ -1,0 +1,270 @@
+//! Source rewrites that adapt dbt's Jinja dialect to minijinja, with an offset map back to the
+//! user's text so every error still points at the original file, line and column.
+//!
+//! - `{% macro name(` becomes `{% macro __weir_m_name(`: macros are reached only through the
+//!   global wrapper, so `return()` and dbt's resolution order apply to every call.
+//! - `{% test name(...) %}` / `{% endtest %}` become `test_name` macros (dbt's generic tests).
+//! - `{% materialization name, adapter='x' %}` becomes macro `materialization_name_x`.
+//! - `{% set x = [] %}` / `{% set x = {} %}` build mutable containers so `.append()` and
+//!   `.update()` work as in Python.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+pub const MACRO_PREFIX: &str = "__weir_m_";
+
+/// One replaced range: `orig` in the user's text became `new` in the rewritten text.
+#[derive(Debug, Clone, Copy)]
+struct Edit {
+    orig_start: usize,
+    orig_end: usize,
+    new_start: usize,
+    new_end: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OffsetMap {
+    edits: Vec<Edit>,
+}
+
+impl OffsetMap {
+    /// Map an offset in the rewritten text back to the user's text.
+    pub fn to_original(&self, n: usize) -> usize {
+        let idx = self.edits.partition_point(|e| e.new_start <= n);
+        if idx == 0 {
+            return n;
+        }
+        let e = self.edits[idx - 1];
+        if n < e.new_end {
+            e.orig_start
+        } else {
+            e.orig_end + (n - e.new_end)
+        }
+    }
+}
+
+/// A macro (or test) defined in a file.
+#[derive(Debug, Clone)]
+pub struct FoundMacro {
+    /// The name dbt knows it by (`test_unique`, `materialization_table_default`).
+    pub name: String,
+    /// The name in the rewritten template.
+    pub internal: String,
+    /// Byte range of the whole block in the original text.
+    pub start: usize,
+    pub end: usize,
+}
+
+pub struct Rewritten {
+    pub text: String,
+    pub map: OffsetMap,
+    pub macros: Vec<FoundMacro>,
+}
+
+fn apply(text: &str, mut repl: Vec<(usize, usize, String)>) -> (String, OffsetMap) {
+    repl.sort_by_key(|r| r.0);
+    let mut out = String::with_capacity(text.len() + repl.len() * 16);
+    let mut edits = Vec::with_capacity(repl.len());
+    let mut pos = 0;
+    for (start, end, with) in repl {
+        if start < pos {
+            continue; // overlapping rewrite: keep the first
+        }
+        out.push_str(&text[pos..start]);
+        let new_start = out.len();
+        out.push_str(&with);
+        edits.push(Edit {
+            orig_start: start,
+            orig_end: end,
+            new_start,
+            new_end: out.len(),
+        });
+        pos = end;
+    }
+    out.push_str(&text[pos..]);
+    (out, OffsetMap { edits })
+}
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
+}
+
+/// Rewrite a macro file: rename macros, turn test and materialization blocks into macros.
+pub fn macro_file(text: &str) -> Rewritten {
+    static OPEN: OnceLock<Regex> = OnceLock::new();
+    static END: OnceLock<Regex> = OnceLock::new();
+    let open = re(
+        &OPEN,
+        r"\{%(-?)\s*(macro|test|materialization)\s+([A-Za-z_][A-Za-z0-9_]*)\s*(?:,\s*(?:adapter\s*=\s*)?['\x22]?([A-Za-z_][A-Za-z0-9_]*)['\x22]?\s*(?:,[^%]*)?)?(\(|-?%\})",
+    );
+    let end = re(&END, r"\{%(-?)\s*end(macro|test|materialization)\s*(-?)%\}");
+    let mut repl = Vec::new();
+    let mut macros = Vec::new();
+    let ends: Vec<_> = end.captures_iter(text).collect();
+    for cap in open.captures_iter(text) {
+        let whole = cap.get(0).unwrap();
+        let dash = &cap[1];
+        let kind = &cap[2];
+        let name = &cap[3];
+        let tail = &cap[5];
+        let (dbt_name, args_open) = match kind {
+            "test" => (format!("test_{name}"), tail.to_string()),
+            "materialization" => {
+                let adapter = cap.get(4).map_or("default", |m| m.as_str());
+                (
+                    format!("materialization_{name}_{adapter}"),
+                    "() %}".to_string(),
+                )
+            }
+            _ => (name.to_string(), tail.to_string()),
+        };
+        let internal = format!("{MACRO_PREFIX}{dbt_name}");
+        let args_open = if args_open.starts_with('(') {
+            "(".to_string()
+        } else if args_open.starts_with('-') {
+            "() -%}".into()
+        } else {
+            args_open
+        };
+        repl.push((
+            whole.start(),
+            whole.end(),
+            format!("{{%{dash} macro {internal}{args_open}"),
+        ));
+        let block_end = ends
+            .iter()
+            .find(|e| e.get(0).unwrap().start() > whole.start())
+            .map_or(text.len(), |e| e.get(0).unwrap().end());
+        macros.push(FoundMacro {
+            name: dbt_name,
+            internal,
+            start: whole.start(),
+            end: block_end,
+        });
+    }
+    for cap in &ends {
+        let whole = cap.get(0).unwrap();
+        if &cap[2] != "macro" {
+            repl.push((
+                whole.start(),
+                whole.end(),
+                format!("{{%{} endmacro {}%}}", &cap[1], &cap[3]),
+            ));
+        }
+    }
+    repl.extend(mutable_literals(text));
+    let (text, map) = apply(text, repl);
+    Rewritten { text, map, macros }
+}
+
+/// Rewrite a model, test, analysis or hook template.
+pub fn node_template(text: &str) -> Option<(String, OffsetMap)> {
+    let repl = mutable_literals(text);
+    if repl.is_empty() {
+        None
+    } else {
+        Some(apply(text, repl))
+    }
+}
+
+/// `{% set x = [] %}` and `{% set x = {} %}` (also with initial items) become mutable.
+fn mutable_literals(text: &str) -> Vec<(usize, usize, String)> {
+    static SET: OnceLock<Regex> = OnceLock::new();
+    let set = re(&SET, r"\{%-?\s*set\s+[A-Za-z_][A-Za-z0-9_]*\s*=\s*([\[{])");
+    if !text.contains("set") {
+        return Vec::new();
+    }
+    let mut repl = Vec::new();
+    for cap in set.captures_iter(text) {
+        let open = cap.get(1).unwrap();
+        let Some(close) = matching_bracket(text, open.start()) else {
+            continue;
+        };
+        // Only when the literal is the whole right-hand side.
+        let after = text[close + 1..].trim_start();
+        if !(after.starts_with("%}") || after.starts_with("-%}")) {
+            continue;
+        }
+        let func = if open.as_str() == "[" {
+            "__weir_list("
+        } else {
+            "__weir_dict("
+        };
+        repl.push((open.start(), open.start(), func.to_string()));
+        repl.push((close + 1, close + 1, ")".to_string()));
+    }
+    repl
+}
+
+fn matching_bracket(text: &str, open: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0i32;
+    let mut quote: Option<u8> = None;
+    for (i, &b) in bytes.iter().enumerate().skip(open) {
+        if let Some(q) = quote {
+            if b == q {
+                quote = None;
+            }
+            continue;
+        }
+        match b {
+            b'\'' | b'"' => quote = Some(b),
+            b'[' | b'{' | b'(' => depth += 1,
+            b']' | b'}' | b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            b'%' if bytes.get(i + 1) == Some(&b'}') => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renames_macros_and_maps_offsets_back() {
+        let src = "{% macro a(x) %}{{ x }}{% endmacro %}\n{% test t(model) %}select 1{% endtest %}";
+        let r = macro_file(src);
+        assert!(r.text.contains("macro __weir_m_a(x)"), "{}", r.text);
+        assert!(
+            r.text.contains("macro __weir_m_test_t(model)"),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            r.macros.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["a", "test_t"]
+        );
+        let pos = r.text.find("select 1").unwrap();
+        assert_eq!(r.map.to_original(pos), src.find("select 1").unwrap());
+    }
+
+    #[test]
+    fn set_literals_become_mutable() {
+        let src = "{% set cols = [] %}{% set m = {'a': [1]} %}{{ cols }}";
+        let (out, map) = node_template(src).unwrap();
+        assert_eq!(
+            out,
+            "{% set cols = __weir_list([]) %}{% set m = __weir_dict({'a': [1]}) %}{{ cols }}"
+        );
+        assert_eq!(
+            map.to_original(out.find("{{ cols").unwrap()),
+            src.find("{{ cols").unwrap()
+        );
+    }
+
+    #[test]
+    fn composed_maps_point_at_original() {
+        let src = "{% macro a() %}{% set l = [] %}{{ oops( }}{% endmacro %}";
+        let r = macro_file(src);
+        let pos = r.text.find("oops").unwrap();
+        assert_eq!(r.map.to_original(pos), src.find("oops").unwrap());
+    }
+}

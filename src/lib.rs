@@ -1,0 +1,27 @@
+//! weir: a SQL-first transformation compiler and runner for dbt projects.
+//!
+//! ```text
+//! project ──▶ jinja ──▶ parse ──▶ graph ──▶ compile ──▶ artifacts
+//! (files,     (dbt       (nodes,   (DAG,     (SQL out,   (manifest.json)
+//!  YAML)       context)   configs)  select)   CTEs)
+//! ```
+//!
+//! - [`diagnostics`]: the one error type, rendered rustc-style with file, line and caret.
+//! - [`project`]: `dbt_project.yml`, profiles, packages, every file read; no rendering.
+//! - [`jinja`]: minijinja with dbt's context and macros; error locations mapped to user files.
+//! - [`parse`]: the parse phase: nodes, configs, generic tests, sources, names.
+//! - [`graph`]: the DAG, cycle errors, dbt's selection syntax.
+//! - [`sql`]: sqlparser-based rewrites (ephemeral CTE injection).
+//! - [`compile`]: the compile phase and `target/` output, with a content-keyed cache.
+//! - [`artifacts`]: dbt-shaped JSON artifacts.
+//! - [`cli`]: commands and the printer.
+
+pub mod artifacts;
+pub mod cli;
+pub mod compile;
+pub mod diagnostics;
+pub mod graph;
+pub mod jinja;
+pub mod parse;
+pub mod project;
+pub mod sql;

@@ -1,0 +1,1539 @@
+//! Parse: turn a loaded [`Project`] into a [`Manifest`]. Every node's template is rendered once
+//! in the parse phase to collect `config()`, `ref()` and `source()` calls; schema YAML adds
+//! properties, generic tests, sources, exposures and unit tests; configs are resolved
+//! (project tree, then YAML `config:`, then the file's `config()`, as dbt orders them); and each
+//! node gets its database, schema and alias.
+
+pub mod nodes;
+pub mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use minijinja::value::Value;
+use rayon::prelude::*;
+use serde_json::{Map, Value as Json};
+
+use crate::diagnostics::{closest, Diagnostic, Location, Result};
+use crate::jinja::context::{
+    self, ConfigObj, Recorder, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn,
+};
+use crate::jinja::objects::{Quoting, Relation};
+use crate::jinja::{Jinja, JinjaInputs};
+use crate::project::config::{self as cfg, Config};
+use crate::project::schema::{self, ColumnDef, NodePatch, SchemaFile};
+use crate::project::{FileKind, Package, Project, SourceFile};
+pub use nodes::*;
+
+pub struct Parsed {
+    pub manifest: Manifest,
+    pub jinja: Jinja,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parse-time options decided by the command.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    pub invocation_id: String,
+    pub full_refresh: bool,
+}
+
+fn quoting(project: &Project) -> Quoting {
+    let q = &project.file.quoting;
+    let get = |k: &str| q.get(k).and_then(Json::as_bool).unwrap_or(true);
+    Quoting {
+        database: get("database"),
+        schema: get("schema"),
+        identifier: get("identifier"),
+    }
+}
+
+/// A patch from YAML, with the file it came from.
+struct Patched {
+    patch: NodePatch,
+    file: String,
+    display: String,
+    text: Arc<str>,
+}
+
+struct SchemaDoc {
+    package: String,
+    file: SourceFile,
+    doc: SchemaFile,
+}
+
+pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
+    let mut warnings: Vec<Diagnostic> = project.warnings.clone();
+    let quoting = quoting(project);
+
+    // Docs blocks.
+    let mut docs_map: HashMap<(String, String), String> = HashMap::new();
+    let mut manifest = Manifest::default();
+    for p in &project.packages {
+        for f in p.files.iter().filter(|f| f.kind == FileKind::Docs) {
+            for block in schema::docs_blocks(&f.display, &f.text)? {
+                let uid = format!("doc.{}.{}", p.name, block.name);
+                docs_map.insert((p.name.clone(), block.name.clone()), block.contents.clone());
+                manifest.docs.insert(
+                    uid.clone(),
+                    DocNode {
+                        unique_id: uid,
+                        package_name: p.name.clone(),
+                        name: block.name,
+                        block_contents: block.contents,
+                        original_file_path: f.original_file_path.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    let jinja = Jinja::new(
+        project,
+        JinjaInputs {
+            invocation_id: opts.invocation_id.clone(),
+            run_started_at: chrono::Utc::now().naive_utc(),
+            docs: docs_map.clone(),
+            quoting,
+            warehouse: project.target.warehouse.clone(),
+        },
+    )?;
+    for (pkg, defs) in &jinja.shared.registry.by_package {
+        for def in defs.values() {
+            manifest.macros.insert(
+                def.unique_id.clone(),
+                MacroNode {
+                    unique_id: def.unique_id.clone(),
+                    package_name: pkg.clone(),
+                    name: def.name.clone(),
+                    original_file_path: def.original_file_path.clone(),
+                    macro_sql: def.raw_code.clone(),
+                    arguments: def.arguments.clone(),
+                    description: String::new(),
+                },
+            );
+        }
+    }
+
+    // Schema YAML.
+    let mut schema_docs = Vec::new();
+    for p in &project.packages {
+        for f in p.files.iter().filter(|f| f.kind == FileKind::Schema) {
+            let doc = schema::parse(&f.display, &f.text)?;
+            schema_docs.push(SchemaDoc {
+                package: p.name.clone(),
+                file: f.clone(),
+                doc,
+            });
+        }
+    }
+    let mut patches: HashMap<(String, ResourceType, String), Patched> = HashMap::new();
+    for sd in &schema_docs {
+        for (rt, list) in [
+            (ResourceType::Model, &sd.doc.models),
+            (ResourceType::Seed, &sd.doc.seeds),
+            (ResourceType::Snapshot, &sd.doc.snapshots),
+            (ResourceType::Analysis, &sd.doc.analyses),
+        ] {
+            for patch in list {
+                let key = (sd.package.clone(), rt, patch.name.clone());
+                if let Some(prev) = patches.get(&key) {
+                    return Err(Diagnostic::error(
+                        "E107",
+                        format!(
+                            "{} '{}' is described twice in YAML",
+                            rt.as_str(),
+                            patch.name
+                        ),
+                    )
+                    .at(find_in(
+                        &sd.file.display,
+                        &sd.file.text,
+                        &format!("name: {}", patch.name),
+                    ))
+                    .note(format!("first described in {}", prev.display))
+                    .help("keep one entry per model; merge the two")
+                    .into());
+                }
+                patches.insert(
+                    key,
+                    Patched {
+                        patch: patch.clone(),
+                        file: sd.file.original_file_path.clone(),
+                        display: sd.file.display.clone(),
+                        text: sd.file.text.clone(),
+                    },
+                );
+            }
+        }
+        for m in &sd.doc.macros {
+            let uid = format!("macro.{}.{}", sd.package, m.name);
+            if let Some(node) = manifest.macros.get_mut(&uid) {
+                node.description = m.description.clone().unwrap_or_default();
+            }
+        }
+    }
+
+    // Nodes from files.
+    let root_pkg = project.root_package();
+    let mut pending: Vec<Node> = Vec::new();
+    for p in &project.packages {
+        for f in &p.files {
+            let rt = match f.kind {
+                FileKind::Model => ResourceType::Model,
+                FileKind::Seed => ResourceType::Seed,
+                FileKind::Snapshot => ResourceType::Snapshot,
+                FileKind::Analysis => ResourceType::Analysis,
+                FileKind::SingularTest => ResourceType::Test,
+                _ => continue,
+            };
+            if rt == ResourceType::Snapshot {
+                for (name, text) in snapshot_blocks(f)? {
+                    pending.push(new_node(project, p, root_pkg, f, rt, &name, text));
+                }
+            } else {
+                let stem = f
+                    .resource_path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&f.resource_path);
+                let name = stem.rsplit_once('.').map_or(stem, |(n, _)| n).to_string();
+                pending.push(new_node(project, p, root_pkg, f, rt, &name, f.text.clone()));
+            }
+        }
+    }
+
+    // Duplicate names among models, seeds and snapshots of a package are an error, as in dbt.
+    let mut by_name: HashMap<(String, String), &Node> = HashMap::new();
+    for n in &pending {
+        if matches!(
+            n.resource_type,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+        ) {
+            if let Some(prev) = by_name.insert((n.package_name.clone(), n.name.clone()), n) {
+                return Err(Diagnostic::error("E106", format!("two resources are named '{}': {} and {}", n.name, prev.display_path, n.display_path))
+                    .at(Location::new(n.display_path.clone(), n.raw_code.clone(), 0, 0))
+                    .help("names must be unique within a project: rename one file, or set a different `alias` and name")
+                    .into());
+            }
+        }
+    }
+
+    // Sources.
+    for sd in &schema_docs {
+        for src in &sd.doc.sources {
+            for t in &src.tables {
+                let uid = format!("source.{}.{}.{}", sd.package, src.name, t.name);
+                let mut config = Config::new();
+                let fqn_path = yml_dirs(&sd.file.resource_path);
+                let mut fqn = vec![sd.package.clone()];
+                fqn.extend(fqn_path);
+                fqn.push(src.name.clone());
+                fqn.push(t.name.clone());
+                cfg::from_tree(&root_pkg.file.sources, &fqn, &mut config);
+                cfg::merge(&mut config, &src.config);
+                cfg::merge(&mut config, &t.config);
+                let mut tags = src.tags.clone();
+                tags.extend(t.tags.iter().cloned());
+                manifest.sources.insert(
+                    uid.clone(),
+                    SourceNode {
+                        unique_id: uid,
+                        package_name: sd.package.clone(),
+                        source_name: src.name.clone(),
+                        name: t.name.clone(),
+                        identifier: t.identifier.clone().unwrap_or_else(|| t.name.clone()),
+                        database: src
+                            .database
+                            .clone()
+                            .unwrap_or_else(|| project.target.database.clone()),
+                        schema: src.schema.clone().unwrap_or_else(|| src.name.clone()),
+                        description: t.description.clone().unwrap_or_default(),
+                        source_description: src.description.clone().unwrap_or_default(),
+                        loader: src.loader.clone().unwrap_or_default(),
+                        loaded_at_field: t.loaded_at_field.clone().or(src.loaded_at_field.clone()),
+                        freshness: t.freshness.clone().or(src.freshness.clone()),
+                        columns: columns(&t.columns),
+                        meta: src.meta.clone().into_iter().chain(t.meta.clone()).collect(),
+                        tags,
+                        config,
+                        original_file_path: sd.file.original_file_path.clone(),
+                        path: sd.file.original_file_path.clone(),
+                        fqn,
+                    },
+                );
+            }
+        }
+    }
+
+    let resolver = Arc::new(ParseResolver::new(&pending, &manifest, project, quoting));
+
+    // YAML properties and configs before rendering (the template's config.get sees them).
+    for n in &mut pending {
+        if let Some(p) = patches.get(&(n.package_name.clone(), n.resource_type, n.name.clone())) {
+            apply_patch(n, p, &jinja, &mut warnings);
+        }
+    }
+
+    // Render every node once in the parse phase, in parallel.
+    let results: Vec<std::result::Result<(Node, Vec<Diagnostic>), Diagnostic>> = pending
+        .into_par_iter()
+        .map(|mut n| {
+            let rec = Arc::new(Recorder::default());
+            let scope = parse_scope(&jinja, &n, &resolver, &rec);
+            if n.resource_type != ResourceType::Seed {
+                jinja.render(&n.display_path, &n.raw_code, scope, &n.package_name).map_err(|d| with_node(d, &n))?;
+            }
+            let recorded = std::mem::take(&mut *rec.config.lock().unwrap());
+            let mut w = Vec::new();
+            for key in recorded.keys() {
+                if !cfg::KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("__") {
+                    w.push(
+                        Diagnostic::warning("W101", format!("unknown config key '{key}' in {} '{}'", n.resource_type.as_str(), n.name))
+                            .at(find_in(&n.display_path, &n.raw_code, key))
+                            .help("weir keeps it in the node's config, but no materialization reads it; check the spelling"),
+                    );
+                }
+            }
+            cfg::merge(&mut n.config, &recorded);
+            n.refs = std::mem::take(&mut *rec.refs.lock().unwrap());
+            n.sources = std::mem::take(&mut *rec.sources.lock().unwrap());
+            n.depends_on_macros = rec.macros.lock().unwrap().iter().cloned().collect();
+            Ok((n, w))
+        })
+        .collect();
+    let mut parsed_nodes = Vec::with_capacity(results.len());
+    for r in results {
+        let (n, w) = r?;
+        warnings.extend(w);
+        parsed_nodes.push(n);
+    }
+
+    // Generic tests from YAML.
+    let mut test_nodes = Vec::new();
+    for sd in &schema_docs {
+        for (rt, list) in [
+            (ResourceType::Model, &sd.doc.models),
+            (ResourceType::Seed, &sd.doc.seeds),
+            (ResourceType::Snapshot, &sd.doc.snapshots),
+        ] {
+            for patch in list {
+                let target = TestTarget::Node {
+                    name: patch.name.clone(),
+                    rt,
+                };
+                for t in patch.all_tests() {
+                    test_nodes.push(generic_test(project, sd, &target, None, t)?);
+                }
+                for c in &patch.columns {
+                    for t in c.all_tests() {
+                        test_nodes.push(generic_test(project, sd, &target, Some(&c.name), t)?);
+                    }
+                }
+            }
+        }
+        for src in &sd.doc.sources {
+            for table in &src.tables {
+                let target = TestTarget::Source {
+                    source: src.name.clone(),
+                    table: table.name.clone(),
+                };
+                for t in table.all_tests() {
+                    test_nodes.push(generic_test(project, sd, &target, None, t)?);
+                }
+                for c in &table.columns {
+                    for t in c.all_tests() {
+                        test_nodes.push(generic_test(project, sd, &target, Some(&c.name), t)?);
+                    }
+                }
+            }
+        }
+    }
+    // Test kwargs are evaluated in the parse phase to find what the test depends on.
+    let test_results: Vec<Result<Node>> = test_nodes
+        .into_par_iter()
+        .map(|mut n| {
+            let rec = Arc::new(Recorder::default());
+            let scope = parse_scope(&jinja, &n, &resolver, &rec);
+            let kwargs = n
+                .test_metadata
+                .as_ref()
+                .map(|m| m.kwargs.clone())
+                .unwrap_or_default();
+            for (k, v) in &kwargs {
+                eval_test_kwarg(&jinja, k, v, scope.clone(), &n.package_name)
+                    .map_err(|d| with_node(d, &n))?;
+            }
+            n.refs = std::mem::take(&mut *rec.refs.lock().unwrap());
+            n.sources = std::mem::take(&mut *rec.sources.lock().unwrap());
+            Ok(n)
+        })
+        .collect();
+    for t in test_results {
+        parsed_nodes.push(t?);
+    }
+
+    // Names: database, schema, alias.
+    let namer = Namer::new(&jinja, project);
+    let named: Vec<Result<Node>> = parsed_nodes
+        .into_par_iter()
+        .map(|mut n| {
+            namer.name(&jinja, &mut n)?;
+            Ok(n)
+        })
+        .collect();
+    let mut all_nodes = Vec::new();
+    for n in named {
+        all_nodes.push(n?);
+    }
+
+    // Enabled nodes go to the manifest; disabled ones are kept aside.
+    let mut enabled_ids: HashSet<String> = HashSet::new();
+    for n in all_nodes {
+        if cfg::enabled(&n.config) {
+            enabled_ids.insert(n.unique_id.clone());
+            manifest.nodes.insert(n.unique_id.clone(), n);
+        } else {
+            manifest
+                .disabled
+                .entry(n.unique_id.clone())
+                .or_default()
+                .push(n);
+        }
+    }
+
+    // Resolve refs and sources into dependencies.
+    let lookup = NameLookup::new(&manifest);
+    let ids: Vec<String> = manifest.nodes.keys().cloned().collect();
+    for id in ids {
+        let n = &manifest.nodes[&id];
+        let mut deps = Vec::new();
+        for r in &n.refs {
+            match lookup.resolve(&n.package_name, r) {
+                Some(uid) => deps.push(uid),
+                None => {
+                    let disabled = manifest
+                        .disabled
+                        .values()
+                        .flatten()
+                        .any(|d| d.name == r.name);
+                    let what = if disabled {
+                        "which is disabled"
+                    } else {
+                        "which was not found"
+                    };
+                    return Err(Diagnostic::error(
+                        "E301",
+                        format!(
+                            "{} '{}' depends on '{}', {what}",
+                            n.resource_type.as_str(),
+                            n.name,
+                            r.name
+                        ),
+                    )
+                    .at(find_in(&n.display_path, &n.raw_code, &r.name))
+                    .help(if disabled {
+                        "enable that model, or remove the ref".to_string()
+                    } else {
+                        "check the name".to_string()
+                    })
+                    .into());
+                }
+            }
+        }
+        for (s, t) in &n.sources {
+            deps.push(format!(
+                "source.{}",
+                lookup.source_id(s, t).unwrap_or_default()
+            ));
+        }
+        deps.sort();
+        deps.dedup();
+        // A generic test is attached to the node it tests.
+        let attached = n
+            .test_metadata
+            .as_ref()
+            .and_then(|_| deps.iter().find(|d| !d.starts_with("source.")).cloned());
+        let n = manifest.nodes.get_mut(&id).unwrap();
+        if n.test_metadata.is_some() {
+            n.attached_node = attached_from_kwargs(n, &lookup).or(attached);
+        }
+        n.depends_on_nodes = deps;
+    }
+
+    // Exposures and unit tests.
+    for sd in &schema_docs {
+        for e in &sd.doc.exposures {
+            let rec = Arc::new(Recorder::default());
+            let probe = probe_node(&sd.package, &e.name, &sd.file);
+            let scope = parse_scope(&jinja, &probe, &resolver, &rec);
+            for dep in &e.depends_on {
+                let expr = dep
+                    .trim()
+                    .trim_start_matches("{{")
+                    .trim_end_matches("}}")
+                    .trim()
+                    .to_string();
+                jinja_eval(&jinja, &expr, scope.clone(), &sd.package).map_err(|d| {
+                    d.note(format!("in exposure '{}' ({})", e.name, sd.file.display))
+                })?;
+            }
+            let refs = std::mem::take(&mut *rec.refs.lock().unwrap());
+            let sources = std::mem::take(&mut *rec.sources.lock().unwrap());
+            let mut deps: Vec<String> = refs
+                .iter()
+                .filter_map(|r| lookup.resolve(&sd.package, r))
+                .collect();
+            deps.extend(
+                sources
+                    .iter()
+                    .filter_map(|(s, t)| lookup.source_id(s, t).map(|id| format!("source.{id}"))),
+            );
+            deps.sort();
+            let uid = format!("exposure.{}.{}", sd.package, e.name);
+            let mut fqn = vec![sd.package.clone()];
+            fqn.extend(yml_dirs(&sd.file.resource_path));
+            fqn.push(e.name.clone());
+            manifest.exposures.insert(
+                uid.clone(),
+                ExposureNode {
+                    unique_id: uid,
+                    package_name: sd.package.clone(),
+                    name: e.name.clone(),
+                    exposure_type: e.exposure_type.clone(),
+                    label: e.label.clone(),
+                    description: e.description.clone().unwrap_or_default(),
+                    url: e.url.clone(),
+                    maturity: e.maturity.clone(),
+                    owner: e.owner.clone(),
+                    depends_on_nodes: deps,
+                    refs,
+                    sources,
+                    tags: e.tags.clone(),
+                    meta: e.meta.clone(),
+                    config: e.config.clone(),
+                    original_file_path: sd.file.original_file_path.clone(),
+                    fqn,
+                },
+            );
+        }
+        for u in &sd.doc.unit_tests {
+            let model_id = lookup
+                .resolve(
+                    &sd.package,
+                    &RefCall {
+                        package: None,
+                        name: u.model.clone(),
+                        version: None,
+                    },
+                )
+                .ok_or_else(|| {
+                    Diagnostic::error(
+                        "E302",
+                        format!(
+                            "unit test '{}' tests model '{}', which was not found",
+                            u.name, u.model
+                        ),
+                    )
+                    .at(find_in(
+                        &sd.file.display,
+                        &sd.file.text,
+                        &format!("model: {}", u.model),
+                    ))
+                    .help(
+                        closest(&u.model, lookup.model_names())
+                            .map(|c| format!("did you mean '{c}'?"))
+                            .unwrap_or_else(|| "check the model name".into()),
+                    )
+                })?;
+            let uid = format!("unit_test.{}.{}.{}", sd.package, u.model, u.name);
+            let mut fqn = vec![sd.package.clone()];
+            fqn.extend(yml_dirs(&sd.file.resource_path));
+            fqn.push(u.model.clone());
+            fqn.push(u.name.clone());
+            let mut config = Config::new();
+            cfg::from_tree(&root_pkg.file.unit_tests, &fqn, &mut config);
+            cfg::merge(&mut config, &u.config);
+            manifest.unit_tests.insert(
+                uid.clone(),
+                UnitTestNode {
+                    unique_id: uid,
+                    package_name: sd.package.clone(),
+                    name: u.name.clone(),
+                    model: u.model.clone(),
+                    description: u.description.clone().unwrap_or_default(),
+                    given: u.given.clone(),
+                    expect: u.expect.clone(),
+                    overrides: u.overrides.clone(),
+                    config,
+                    depends_on_nodes: vec![model_id],
+                    original_file_path: sd.file.original_file_path.clone(),
+                    fqn,
+                },
+            );
+        }
+    }
+
+    // dbt warns about config paths in dbt_project.yml that match no resource.
+    for (tree_name, tree, rt) in [
+        ("models", &root_pkg.file.models, ResourceType::Model),
+        ("seeds", &root_pkg.file.seeds, ResourceType::Seed),
+        (
+            "snapshots",
+            &root_pkg.file.snapshots,
+            ResourceType::Snapshot,
+        ),
+    ] {
+        let mut unknown = Vec::new();
+        cfg::unknown_keys(tree, &mut Vec::new(), &mut unknown);
+        for (path, key) in unknown {
+            warnings.push(
+                Diagnostic::warning("W101", format!("unknown config key '{key}' under `{tree_name}:{}` in dbt_project.yml", path.iter().map(|p| format!(" {p}:")).collect::<String>()))
+                    .at(find_in("dbt_project.yml", &project.file_text, &format!("{key}:")))
+                    .help(format!("prefix configs with '+' (`+{key}:`) to make them explicit; a mapping here would be a folder")),
+            );
+        }
+        let mut paths = Vec::new();
+        cfg::tree_paths(tree, &mut Vec::new(), &mut paths);
+        for path in paths {
+            let matched = manifest
+                .nodes
+                .values()
+                .chain(manifest.disabled.values().flatten())
+                .any(|n| n.resource_type == rt && n.fqn.starts_with(&path));
+            if !matched {
+                warnings.push(
+                    Diagnostic::warning(
+                        "W102",
+                        format!(
+                            "`{tree_name}: {}` in dbt_project.yml applies to no {}",
+                            path.join("."),
+                            rt.as_str()
+                        ),
+                    )
+                    .at(find_in(
+                        "dbt_project.yml",
+                        &project.file_text,
+                        &format!("{}:", path.last().unwrap()),
+                    ))
+                    .help("check the folder and project names in this config path"),
+                );
+            }
+        }
+    }
+    warnings.extend(
+        jinja
+            .take_warnings()
+            .into_iter()
+            .map(|w| Diagnostic::warning("W201", w)),
+    );
+    Ok(Parsed {
+        manifest,
+        jinja,
+        warnings,
+    })
+}
+
+fn with_node(d: Diagnostic, n: &Node) -> Diagnostic {
+    let label = format!(
+        "while parsing {} '{}' ({})",
+        n.resource_type.as_str(),
+        n.name,
+        n.display_path
+    );
+    if d.location
+        .as_ref()
+        .is_some_and(|l| l.path == n.display_path)
+    {
+        d
+    } else {
+        d.note(label)
+    }
+}
+
+/// A location for a name inside a text, for errors whose position minijinja cannot know.
+pub fn find_in(display: &str, text: &Arc<str>, needle: &str) -> Location {
+    let start = text.find(needle).unwrap_or(0);
+    let end = if text.find(needle).is_some() {
+        start + needle.len()
+    } else {
+        0
+    };
+    Location::new(display, text.clone(), start, end)
+}
+
+fn yml_dirs(resource_path: &str) -> Vec<String> {
+    let mut parts: Vec<String> = resource_path.split('/').map(str::to_string).collect();
+    parts.pop();
+    parts
+}
+
+fn columns(defs: &[ColumnDef]) -> IndexMap<String, ColumnInfo> {
+    defs.iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                ColumnInfo {
+                    name: c.name.clone(),
+                    description: c.description.clone().unwrap_or_default(),
+                    meta: c.meta.clone(),
+                    data_type: c.data_type.clone(),
+                    constraints: c.constraints.clone(),
+                    quote: c.quote,
+                    tags: c.tags.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn tree_for<'a>(file: &'a crate::project::ProjectFile, rt: ResourceType) -> &'a Json {
+    match rt {
+        ResourceType::Seed => &file.seeds,
+        ResourceType::Snapshot => &file.snapshots,
+        ResourceType::Test => &file.tests,
+        ResourceType::Analysis => &file.analyses,
+        _ => &file.models,
+    }
+}
+
+fn new_node(
+    project: &Project,
+    p: &Package,
+    root: &Package,
+    f: &SourceFile,
+    rt: ResourceType,
+    name: &str,
+    raw: Arc<str>,
+) -> Node {
+    let mut fqn = vec![p.name.clone()];
+    fqn.extend(yml_dirs(&f.resource_path));
+    fqn.push(name.to_string());
+    let mut config = Config::new();
+    cfg::from_tree(tree_for(&p.file, rt), &fqn, &mut config);
+    if !p.is_root {
+        cfg::from_tree(tree_for(&root.file, rt), &fqn, &mut config);
+    }
+    let checksum = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(f.text.as_bytes()))
+    };
+    let _ = project;
+    Node {
+        unique_id: format!("{}.{}.{}", rt.as_str(), p.name, name),
+        resource_type: rt,
+        package_name: p.name.clone(),
+        name: name.to_string(),
+        path: f.resource_path.clone(),
+        original_file_path: f.original_file_path.clone(),
+        display_path: f.display.clone(),
+        fqn,
+        raw_code: raw,
+        config,
+        database: String::new(),
+        schema: String::new(),
+        alias: String::new(),
+        description: String::new(),
+        columns: IndexMap::new(),
+        patch_path: None,
+        refs: Vec::new(),
+        sources: Vec::new(),
+        depends_on_nodes: Vec::new(),
+        depends_on_macros: Vec::new(),
+        test_metadata: None,
+        column_name: None,
+        attached_node: None,
+        file_key_name: None,
+        checksum,
+        version: None,
+        contract_enforced: false,
+        compiled_code: None,
+    }
+}
+
+fn probe_node(package: &str, name: &str, f: &SourceFile) -> Node {
+    let p = Package {
+        name: package.to_string(),
+        root: Default::default(),
+        prefix: String::new(),
+        is_root: true,
+        file: Default::default(),
+        files: Vec::new(),
+    };
+    let mut n = new_node(
+        &dummy_project(),
+        &p,
+        &p,
+        f,
+        ResourceType::Exposure,
+        name,
+        Arc::from(""),
+    );
+    n.config.clear();
+    n
+}
+
+fn dummy_project() -> Project {
+    Project {
+        root: Default::default(),
+        name: String::new(),
+        file: Default::default(),
+        file_text: Arc::from(""),
+        target: crate::project::profiles::default_target(
+            &crate::project::profiles::ProfileRequest {
+                project_dir: std::path::Path::new("."),
+                profile_name: "",
+                profiles_dir: None,
+                target: None,
+                threads: Some(1),
+            },
+        ),
+        cli_vars: Map::new(),
+        packages: Vec::new(),
+        warnings: Vec::new(),
+        fingerprint: 0,
+    }
+}
+
+/// YAML properties: description, columns, docs, meta, tags, and `config:` (which sits between
+/// the project tree and the file's own `config()`).
+fn apply_patch(n: &mut Node, p: &Patched, jinja: &Jinja, warnings: &mut Vec<Diagnostic>) {
+    let patch = &p.patch;
+    n.description = patch.description.clone().unwrap_or_default();
+    n.columns = columns(&patch.columns);
+    n.patch_path = Some(format!("{}://{}", n.package_name, p.file));
+    let mut yaml_config = patch.config.clone();
+    if !patch.meta.is_empty() {
+        let mut meta = Config::new();
+        meta.insert("meta".into(), Json::Object(patch.meta.clone()));
+        cfg::merge(&mut yaml_config, &meta);
+    }
+    if let Some(tags) = &patch.tags {
+        let mut t = Config::new();
+        t.insert("tags".into(), tags.clone());
+        cfg::merge(&mut yaml_config, &t);
+    }
+    if let Some(docs) = &patch.docs {
+        yaml_config.insert("docs".into(), docs.clone());
+    }
+    for key in yaml_config.keys() {
+        if !cfg::KNOWN_KEYS.contains(&key.as_str()) {
+            warnings.push(
+                Diagnostic::warning(
+                    "W101",
+                    format!(
+                        "unknown config key '{key}' for {} '{}'",
+                        n.resource_type.as_str(),
+                        n.name
+                    ),
+                )
+                .at(find_in(&p.display, &p.text, &format!("{key}:")))
+                .help("check the spelling; custom keys belong under `meta:`"),
+            );
+        }
+    }
+    cfg::merge(&mut n.config, &yaml_config);
+    n.contract_enforced = n
+        .config
+        .get("contract")
+        .and_then(|c| c.get("enforced"))
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    let _ = jinja;
+}
+
+/// Snapshot files hold `{% snapshot name %}...{% endsnapshot %}` blocks. Each block becomes a
+/// text of the file's length where everything outside the block is blanked (newlines kept), so
+/// offsets and lines in errors stay those of the file.
+fn snapshot_blocks(f: &SourceFile) -> Result<Vec<(String, Arc<str>)>> {
+    static OPEN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static CLOSE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let open = OPEN.get_or_init(|| {
+        regex::Regex::new(r"\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}").unwrap()
+    });
+    let close = CLOSE.get_or_init(|| regex::Regex::new(r"\{%-?\s*endsnapshot\s*-?%\}").unwrap());
+    let text = &f.text;
+    let mut out = Vec::new();
+    for cap in open.captures_iter(text) {
+        let whole = cap.get(0).unwrap();
+        let Some(end) = close.find_at(text, whole.end()) else {
+            return Err(Diagnostic::error(
+                "E202",
+                format!("snapshot block '{}' is never closed", &cap[1]),
+            )
+            .at(Location::new(
+                f.display.clone(),
+                text.clone(),
+                whole.start(),
+                whole.end(),
+            ))
+            .help("end it with {% endsnapshot %}")
+            .into());
+        };
+        let blank = |s: &str| -> String {
+            s.chars()
+                .map(|c| if c == '\n' { '\n' } else { ' ' })
+                .collect()
+        };
+        let mut body = String::with_capacity(text.len());
+        body.push_str(&blank(&text[..whole.end()]));
+        body.push_str(&text[whole.end()..end.start()]);
+        body.push_str(&blank(&text[end.start()..]));
+        out.push((
+            cap[1].to_string(),
+            Arc::from(body.trim_end().to_string() + "\n"),
+        ));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic tests
+
+enum TestTarget {
+    Node { name: String, rt: ResourceType },
+    Source { source: String, table: String },
+}
+
+fn generic_test(
+    project: &Project,
+    sd: &SchemaDoc,
+    target: &TestTarget,
+    column: Option<&str>,
+    entry: &Json,
+) -> Result<Node> {
+    let e = tests::parse_entry(entry).map_err(|m| {
+        Diagnostic::error("E103", format!("invalid test definition: {m}"))
+            .at(find_in(
+                &sd.file.display,
+                &sd.file.text,
+                &entry
+                    .as_object()
+                    .and_then(|o| o.keys().next().cloned())
+                    .unwrap_or_else(|| entry.to_string()),
+            ))
+            .help(
+                "write `- unique`, `- accepted_values: {values: [a, b]}`, or the `arguments:` form",
+            )
+    })?;
+    let mut args = e.args.clone();
+    if let Some(c) = column {
+        args.insert("column_name".into(), Json::String(c.to_string()));
+    }
+    let (model_str, target_name, type_prefix) = match target {
+        TestTarget::Node { name, .. } => (
+            format!("{{{{ get_where_subquery(ref('{name}')) }}}}"),
+            name.clone(),
+            "",
+        ),
+        TestTarget::Source { source, table } => (
+            format!("{{{{ get_where_subquery(source('{source}', '{table}')) }}}}"),
+            format!("{source}_{table}"),
+            "source_",
+        ),
+    };
+    args.insert("model".into(), Json::String(model_str));
+    let mut test_type = format!("{type_prefix}{}", e.name);
+    if let Some(ns) = &e.namespace {
+        test_type = format!("{ns}_{test_type}");
+    }
+    let (short, full) = match &e.custom_name {
+        Some(n) => (n.clone(), n.clone()),
+        None => tests::synthesize_names(&test_type, &target_name, &args),
+    };
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), Json::String(e.name.clone()));
+    metadata.insert("kwargs".into(), Json::Object(args.clone()));
+    metadata.insert(
+        "namespace".into(),
+        e.namespace.clone().map(Json::String).unwrap_or(Json::Null),
+    );
+    let hash = tests::test_hash(&full, &Json::Object(metadata));
+    let pkg = &sd.package;
+    let mut fqn = vec![pkg.clone()];
+    fqn.extend(yml_dirs(&sd.file.resource_path));
+    fqn.push(full.clone());
+    let mut config = Config::new();
+    let package = project
+        .packages
+        .iter()
+        .find(|p| &p.name == pkg)
+        .unwrap_or(project.root_package());
+    cfg::from_tree(&package.file.tests, &fqn, &mut config);
+    if !package.is_root {
+        cfg::from_tree(&project.root_package().file.tests, &fqn, &mut config);
+    }
+    cfg::merge(&mut config, &e.config);
+    if short != full && !config.contains_key("alias") {
+        config.insert("alias".into(), Json::String(short.clone()));
+    }
+    let raw = format!(
+        "{{{{ {}test_{}(**_dbt_generic_test_kwargs) }}}}",
+        e.namespace
+            .as_ref()
+            .map(|n| format!("{n}."))
+            .unwrap_or_default(),
+        e.name
+    );
+    Ok(Node {
+        unique_id: format!("test.{pkg}.{full}.{hash}"),
+        resource_type: ResourceType::Test,
+        package_name: pkg.clone(),
+        name: full.clone(),
+        path: format!("{short}.sql"),
+        original_file_path: sd.file.original_file_path.clone(),
+        display_path: sd.file.display.clone(),
+        fqn,
+        raw_code: Arc::from(raw),
+        config,
+        database: String::new(),
+        schema: String::new(),
+        alias: short,
+        description: e.description.clone().unwrap_or_default(),
+        columns: IndexMap::new(),
+        patch_path: None,
+        refs: Vec::new(),
+        sources: Vec::new(),
+        depends_on_nodes: Vec::new(),
+        depends_on_macros: Vec::new(),
+        test_metadata: Some(TestMetadata {
+            name: e.name.clone(),
+            kwargs: args,
+            namespace: e.namespace.clone(),
+        }),
+        column_name: column.map(str::to_string),
+        attached_node: None,
+        file_key_name: Some(match target {
+            TestTarget::Node { name, rt } => format!(
+                "{}.{name}",
+                match rt {
+                    ResourceType::Seed => "seeds",
+                    ResourceType::Snapshot => "snapshots",
+                    _ => "models",
+                }
+            ),
+            TestTarget::Source { source, .. } => format!("sources.{source}"),
+        }),
+        checksum: String::new(),
+        version: None,
+        contract_enforced: false,
+        compiled_code: None,
+    })
+}
+
+fn attached_from_kwargs(n: &Node, lookup: &NameLookup) -> Option<String> {
+    let model = n.test_metadata.as_ref()?.kwargs.get("model")?.as_str()?;
+    let start = model.find("ref('")? + 5;
+    let name = &model[start..start + model[start..].find('\'')?];
+    lookup.resolve(
+        &n.package_name,
+        &RefCall {
+            package: None,
+            name: name.to_string(),
+            version: None,
+        },
+    )
+}
+
+/// dbt renders a generic test's keyword arguments as Jinja; arguments that look like
+/// `ref(...)`, `source(...)`, `var(...)`, `env_var(...)` or `doc(...)` are wrapped in braces.
+pub fn eval_test_kwarg(
+    jinja: &Jinja,
+    key: &str,
+    value: &Json,
+    scope: Arc<Scope>,
+    package: &str,
+) -> std::result::Result<Value, Diagnostic> {
+    static FUNC: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let func = FUNC.get_or_init(|| {
+        regex::Regex::new(r"^\s*(env_var|ref|var|source|doc)\s*\(.+\)\s*$").unwrap()
+    });
+    match value {
+        Json::String(s) if key != "column_name" => {
+            let trimmed = s.trim();
+            if func.is_match(s) {
+                return jinja_eval(jinja, trimmed, scope, package);
+            }
+            if let Some(inner) = trimmed
+                .strip_prefix("{{")
+                .and_then(|t| t.strip_suffix("}}"))
+            {
+                if !inner.contains("{{") {
+                    return jinja_eval(jinja, inner.trim(), scope, package);
+                }
+            }
+            if s.contains("{{") || s.contains("{%") {
+                let text: Arc<str> = Arc::from(s.as_str());
+                return jinja
+                    .render("<test argument>", &text, scope, package)
+                    .map(Value::from);
+            }
+            Ok(Value::from(s.clone()))
+        }
+        Json::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                out.push(eval_test_kwarg(jinja, "", item, scope.clone(), package)?);
+            }
+            Ok(Value::from(out))
+        }
+        other => Ok(Value::from_serialize(other)),
+    }
+}
+
+/// Evaluate one Jinja expression in a node's context.
+pub fn jinja_eval(
+    jinja: &Jinja,
+    expr: &str,
+    scope: Arc<Scope>,
+    package: &str,
+) -> std::result::Result<Value, Diagnostic> {
+    let e = jinja
+        .env
+        .compile_expression(expr)
+        .map_err(|e| jinja.convert_error(&e, None))?;
+    e.eval(jinja.ctx(scope, package))
+        .map_err(|e| jinja.convert_error(&e, None))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parse-phase context
+
+/// Checks that a ref'd node or a source exists (failing inside the call, so the error has the
+/// call's location) and returns a placeholder relation.
+struct ParseResolver {
+    names: HashMap<String, Vec<String>>,
+    sources: HashSet<(String, String)>,
+    source_tables: Vec<String>,
+    database: String,
+    schema: String,
+    quoting: Quoting,
+}
+
+impl ParseResolver {
+    fn new(nodes: &[Node], manifest: &Manifest, project: &Project, quoting: Quoting) -> Self {
+        let mut names: HashMap<String, Vec<String>> = HashMap::new();
+        for n in nodes {
+            if matches!(
+                n.resource_type,
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+            ) {
+                names
+                    .entry(n.name.clone())
+                    .or_default()
+                    .push(n.package_name.clone());
+            }
+        }
+        let sources = manifest
+            .sources
+            .values()
+            .map(|s| (s.source_name.clone(), s.name.clone()))
+            .collect::<HashSet<_>>();
+        let source_tables = manifest
+            .sources
+            .values()
+            .map(|s| format!("{}.{}", s.source_name, s.name))
+            .collect();
+        ParseResolver {
+            names,
+            sources,
+            source_tables,
+            database: project.target.database.clone(),
+            schema: project.target.schema.clone(),
+            quoting,
+        }
+    }
+}
+
+impl Resolver for ParseResolver {
+    fn resolve_ref(
+        &self,
+        _from: &str,
+        call: &RefCall,
+    ) -> std::result::Result<Relation, Diagnostic> {
+        let found = match (&call.package, self.names.get(&call.name)) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(p), Some(pkgs)) => pkgs.contains(p),
+        };
+        if !found {
+            let mut d = Diagnostic::error(
+                "E301",
+                format!("ref('{}') points to a model that does not exist", call.name),
+            );
+            d = match closest(&call.name, self.names.keys().map(String::as_str)) {
+                Some(c) => d.help(format!("did you mean '{c}'?")),
+                None => d.help("check the name: ref() takes the file name of a model, seed or snapshot, without extension"),
+            };
+            return Err(d);
+        }
+        Ok(Relation::new(
+            &self.database,
+            &self.schema,
+            &call.name,
+            self.quoting,
+        ))
+    }
+
+    fn resolve_source(
+        &self,
+        source: &str,
+        table: &str,
+    ) -> std::result::Result<Relation, Diagnostic> {
+        if !self
+            .sources
+            .contains(&(source.to_string(), table.to_string()))
+        {
+            let wanted = format!("{source}.{table}");
+            let mut d = Diagnostic::error(
+                "E303",
+                format!("source('{source}', '{table}') is not defined in any YAML file"),
+            );
+            d = match closest(&wanted, self.source_tables.iter().map(String::as_str)) {
+                Some(c) => d.help(format!("did you mean '{c}'?")),
+                None => d.help(format!("declare it under `sources:` in a .yml file: a source named '{source}' with a table '{table}'")),
+            };
+            return Err(d);
+        }
+        Ok(Relation::new(&self.database, source, table, self.quoting))
+    }
+}
+
+fn model_value(n: &Node) -> Value {
+    Value::from_iter([
+        ("name", Value::from(n.name.clone())),
+        ("unique_id", Value::from(n.unique_id.clone())),
+        ("package_name", Value::from(n.package_name.clone())),
+        ("resource_type", Value::from(n.resource_type.as_str())),
+        (
+            "original_file_path",
+            Value::from(n.original_file_path.clone()),
+        ),
+        ("path", Value::from(n.path.clone())),
+        ("fqn", Value::from(n.fqn.clone())),
+        ("alias", Value::from(n.alias.clone())),
+        ("schema", Value::from(n.schema.clone())),
+        ("database", Value::from(n.database.clone())),
+        ("config", Value::from_serialize(&n.config)),
+        ("tags", Value::from(n.tags())),
+        (
+            "version",
+            n.version
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::from(())),
+        ),
+        ("raw_code", Value::from(n.raw_code.to_string())),
+        ("description", Value::from(n.description.clone())),
+    ])
+}
+
+fn parse_scope(
+    jinja: &Jinja,
+    n: &Node,
+    resolver: &Arc<ParseResolver>,
+    rec: &Arc<Recorder>,
+) -> Arc<Scope> {
+    let resolver: Arc<dyn Resolver> = resolver.clone();
+    let mut vars: HashMap<&'static str, Value> = HashMap::new();
+    vars.insert(
+        "ref",
+        Value::from_object(RefFn {
+            resolver: resolver.clone(),
+            recorder: Some(rec.clone()),
+            package: n.package_name.clone(),
+        }),
+    );
+    vars.insert(
+        "source",
+        Value::from_object(SourceFn {
+            resolver,
+            recorder: Some(rec.clone()),
+        }),
+    );
+    vars.insert(
+        "config",
+        Value::from_object(ConfigObj {
+            base: Arc::new(n.config.clone()),
+            recorder: Some(rec.clone()),
+        }),
+    );
+    vars.insert(
+        "var",
+        Value::from_object(VarFn {
+            shared: jinja.shared.clone(),
+        }),
+    );
+    vars.insert("is_incremental", context::const_fn(false));
+    vars.insert("should_full_refresh", context::const_fn(false));
+    vars.insert("execute", Value::from(false));
+    let target_db = jinja
+        .shared
+        .globals
+        .get("target")
+        .and_then(|t| t.get_attr("database").ok())
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    let target_schema = jinja
+        .shared
+        .globals
+        .get("target")
+        .and_then(|t| t.get_attr("schema").ok())
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    vars.insert(
+        "this",
+        Value::from_object(Relation::new(
+            &target_db,
+            &target_schema,
+            &n.name,
+            jinja.shared.quoting,
+        )),
+    );
+    vars.insert("model", model_value(n));
+    vars.insert("schema", Value::from(target_schema));
+    vars.insert("database", Value::from(target_db));
+    vars.insert("graph", empty_graph());
+    vars.insert("doc", doc_fn(jinja, &n.package_name));
+    Arc::new(Scope {
+        vars,
+        recorder: Some(rec.clone()),
+    })
+}
+
+pub fn empty_graph() -> Value {
+    let empty = || Value::from(BTreeMap::<String, Value>::new());
+    Value::from_iter([
+        ("nodes", empty()),
+        ("sources", empty()),
+        ("exposures", empty()),
+        ("macros", empty()),
+        ("metrics", empty()),
+    ])
+}
+
+pub fn doc_fn(jinja: &Jinja, package: &str) -> Value {
+    let shared = jinja.shared.clone();
+    let package = package.to_string();
+    Value::from_function(
+        move |args: &[Value]| -> std::result::Result<Value, minijinja::Error> {
+            let names: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let (pkg, name) = match names.as_slice() {
+                [n] => (package.clone(), n.clone()),
+                [p, n] => (p.clone(), n.clone()),
+                _ => {
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        "doc() takes one or two names",
+                    ))
+                }
+            };
+            let found = shared.docs.get(&(pkg.clone(), name.clone())).or_else(|| {
+                shared
+                    .docs
+                    .iter()
+                    .find(|((_, n), _)| *n == name)
+                    .map(|(_, v)| v)
+            });
+            match found {
+                Some(text) => Ok(Value::from(text.clone())),
+                None => Err(context::diag_err(
+                    Diagnostic::error(
+                        "E304",
+                        format!("doc('{name}') refers to a docs block that does not exist"),
+                    )
+                    .help(format!(
+                        "add {{% docs {name} %}}...{{% enddocs %}} to a .md file in the project"
+                    )),
+                )),
+            }
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+/// Resolves a node's database, schema and alias, through the project's `generate_*_name`
+/// macros when it overrides them and in Rust (same rules) when it does not.
+struct Namer {
+    custom_schema: bool,
+    custom_alias: bool,
+    custom_database: bool,
+    target_schema: String,
+    target_database: String,
+}
+
+impl Namer {
+    fn new(jinja: &Jinja, project: &Project) -> Self {
+        let reg = &jinja.shared.registry;
+        let overridden = |name: &str| {
+            project.packages.iter().any(|p| {
+                reg.get(&p.name, name).is_some()
+                    || reg.get(&p.name, &format!("default__{name}")).is_some()
+            })
+        };
+        Namer {
+            custom_schema: overridden("generate_schema_name"),
+            custom_alias: overridden("generate_alias_name"),
+            custom_database: overridden("generate_database_name"),
+            target_schema: project.target.schema.clone(),
+            target_database: project.target.database.clone(),
+        }
+    }
+
+    fn call(
+        &self,
+        jinja: &Jinja,
+        n: &Node,
+        macro_name: &str,
+        custom: Option<&str>,
+    ) -> Result<String> {
+        let def = jinja
+            .shared
+            .registry
+            .resolve(&jinja.shared.root_package, macro_name)
+            .cloned()
+            .ok_or_else(|| Diagnostic::internal(format!("{macro_name} is missing")))?;
+        let scope = Arc::new(Scope {
+            vars: HashMap::from([
+                (
+                    "config",
+                    Value::from_object(ConfigObj {
+                        base: Arc::new(n.config.clone()),
+                        recorder: None,
+                    }),
+                ),
+                ("model", model_value(n)),
+            ]),
+            recorder: None,
+        });
+        let arg = custom.map(Value::from).unwrap_or(Value::from(()));
+        let v = jinja
+            .call_macro(
+                &def,
+                &[arg, model_value(n)],
+                scope,
+                &jinja.shared.root_package,
+            )
+            .map_err(|d| {
+                d.note(format!(
+                    "while naming {} '{}'",
+                    n.resource_type.as_str(),
+                    n.name
+                ))
+            })?;
+        Ok(v.to_string().trim().to_string())
+    }
+
+    fn name(&self, jinja: &Jinja, n: &mut Node) -> Result<()> {
+        let custom_schema = cfg::get_str(&n.config, "schema").map(str::to_string);
+        let custom_db = cfg::get_str(&n.config, "database").map(str::to_string);
+        let custom_alias = cfg::get_str(&n.config, "alias").map(str::to_string);
+        if n.resource_type == ResourceType::Snapshot {
+            if let Some(ts) = cfg::get_str(&n.config, "target_schema") {
+                n.schema = ts.to_string();
+                n.database = cfg::get_str(&n.config, "target_database")
+                    .unwrap_or(&self.target_database)
+                    .to_string();
+                n.alias = custom_alias.unwrap_or_else(|| n.name.clone());
+                return Ok(());
+            }
+        }
+        n.schema = if self.custom_schema {
+            self.call(jinja, n, "generate_schema_name", custom_schema.as_deref())?
+        } else {
+            match &custom_schema {
+                Some(s) => format!("{}_{}", self.target_schema, s.trim()),
+                None => self.target_schema.clone(),
+            }
+        };
+        n.database = if self.custom_database {
+            self.call(jinja, n, "generate_database_name", custom_db.as_deref())?
+        } else {
+            custom_db
+                .map(|d| d.trim().to_string())
+                .unwrap_or_else(|| self.target_database.clone())
+        };
+        if n.resource_type == ResourceType::Test {
+            n.alias = custom_alias.unwrap_or_else(|| n.alias.clone());
+            if n.alias.is_empty() {
+                n.alias = n.name.clone();
+            }
+            return Ok(());
+        }
+        n.alias = if self.custom_alias {
+            self.call(jinja, n, "generate_alias_name", custom_alias.as_deref())?
+        } else {
+            match custom_alias {
+                Some(a) if !a.trim().is_empty() => a.trim().to_string(),
+                _ => match &n.version {
+                    Some(v) => format!("{}_v{}", n.name, v.replace('.', "_")),
+                    None => n.name.clone(),
+                },
+            }
+        };
+        Ok(())
+    }
+}
+
+/// Name → unique_id lookups over the enabled nodes.
+pub struct NameLookup {
+    by_name: HashMap<String, Vec<(String, String)>>,
+    sources: HashMap<(String, String), String>,
+}
+
+impl NameLookup {
+    pub fn new(m: &Manifest) -> Self {
+        let mut by_name: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for n in m.nodes.values() {
+            if matches!(
+                n.resource_type,
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+            ) {
+                by_name
+                    .entry(n.name.clone())
+                    .or_default()
+                    .push((n.package_name.clone(), n.unique_id.clone()));
+            }
+        }
+        let sources = m
+            .sources
+            .values()
+            .map(|s| {
+                (
+                    (s.source_name.clone(), s.name.clone()),
+                    format!("{}.{}.{}", s.package_name, s.source_name, s.name),
+                )
+            })
+            .collect();
+        NameLookup { by_name, sources }
+    }
+
+    /// dbt prefers the calling package's node, then the root project's, then any.
+    pub fn resolve(&self, from_package: &str, r: &RefCall) -> Option<String> {
+        let candidates = self.by_name.get(&r.name)?;
+        if let Some(p) = &r.package {
+            return candidates
+                .iter()
+                .find(|(pkg, _)| pkg == p)
+                .map(|(_, id)| id.clone());
+        }
+        candidates
+            .iter()
+            .find(|(pkg, _)| pkg == from_package)
+            .or_else(|| candidates.first())
+            .map(|(_, id)| id.clone())
+    }
+
+    pub fn source_id(&self, source: &str, table: &str) -> Option<String> {
+        self.sources
+            .get(&(source.to_string(), table.to_string()))
+            .cloned()
+    }
+
+    pub fn model_names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,255 @@
+//! The parsed project: nodes, sources, macros, docs, exposures, unit tests — dbt's manifest
+//! contents before compilation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+use crate::jinja::context::RefCall;
+use crate::project::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceType {
+    Model,
+    Seed,
+    Snapshot,
+    Test,
+    Analysis,
+    Source,
+    Exposure,
+    UnitTest,
+    Macro,
+}
+
+impl ResourceType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResourceType::Model => "model",
+            ResourceType::Seed => "seed",
+            ResourceType::Snapshot => "snapshot",
+            ResourceType::Test => "test",
+            ResourceType::Analysis => "analysis",
+            ResourceType::Source => "source",
+            ResourceType::Exposure => "exposure",
+            ResourceType::UnitTest => "unit_test",
+            ResourceType::Macro => "macro",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub description: String,
+    pub meta: Map<String, Json>,
+    pub data_type: Option<String>,
+    pub constraints: Vec<Json>,
+    pub quote: Option<bool>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestMetadata {
+    pub name: String,
+    pub kwargs: Map<String, Json>,
+    pub namespace: Option<String>,
+}
+
+/// A model, seed, snapshot, analysis or test.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub unique_id: String,
+    pub resource_type: ResourceType,
+    pub package_name: String,
+    pub name: String,
+    /// dbt's `path`: relative to the resource folder (tests: the compiled file's path).
+    pub path: String,
+    pub original_file_path: String,
+    /// Project-relative path shown in messages.
+    pub display_path: String,
+    pub fqn: Vec<String>,
+    pub raw_code: Arc<str>,
+    pub config: Config,
+    pub database: String,
+    pub schema: String,
+    pub alias: String,
+    pub description: String,
+    pub columns: IndexMap<String, ColumnInfo>,
+    pub patch_path: Option<String>,
+    pub refs: Vec<RefCall>,
+    pub sources: Vec<(String, String)>,
+    pub depends_on_nodes: Vec<String>,
+    pub depends_on_macros: Vec<String>,
+    pub test_metadata: Option<TestMetadata>,
+    pub column_name: Option<String>,
+    pub attached_node: Option<String>,
+    pub file_key_name: Option<String>,
+    pub checksum: String,
+    pub version: Option<String>,
+    pub contract_enforced: bool,
+    pub compiled_code: Option<String>,
+}
+
+impl Node {
+    pub fn materialized(&self) -> &str {
+        self.config
+            .get("materialized")
+            .and_then(Json::as_str)
+            .unwrap_or(match self.resource_type {
+                ResourceType::Seed => "seed",
+                ResourceType::Snapshot => "snapshot",
+                ResourceType::Test => "test",
+                _ => "view",
+            })
+    }
+    pub fn is_ephemeral(&self) -> bool {
+        self.resource_type == ResourceType::Model && self.materialized() == "ephemeral"
+    }
+    pub fn tags(&self) -> Vec<String> {
+        crate::project::config::as_string_list(self.config.get("tags"))
+    }
+    /// `target/compiled/<package>/<path>`, as dbt lays it out.
+    pub fn compiled_path(&self) -> String {
+        match self.resource_type {
+            ResourceType::Test if self.test_metadata.is_some() => {
+                format!(
+                    "{}/{}/{}",
+                    self.package_name, self.original_file_path, self.path
+                )
+            }
+            _ => format!("{}/{}", self.package_name, self.original_file_path),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceNode {
+    pub unique_id: String,
+    pub package_name: String,
+    pub source_name: String,
+    pub name: String,
+    pub identifier: String,
+    pub database: String,
+    pub schema: String,
+    pub description: String,
+    pub source_description: String,
+    pub loader: String,
+    pub loaded_at_field: Option<String>,
+    pub freshness: Option<Json>,
+    pub columns: IndexMap<String, ColumnInfo>,
+    pub meta: Map<String, Json>,
+    pub tags: Vec<String>,
+    pub config: Config,
+    pub original_file_path: String,
+    pub path: String,
+    pub fqn: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExposureNode {
+    pub unique_id: String,
+    pub package_name: String,
+    pub name: String,
+    pub exposure_type: String,
+    pub label: Option<String>,
+    pub description: String,
+    pub url: Option<String>,
+    pub maturity: Option<String>,
+    pub owner: Map<String, Json>,
+    pub depends_on_nodes: Vec<String>,
+    pub refs: Vec<RefCall>,
+    pub sources: Vec<(String, String)>,
+    pub tags: Vec<String>,
+    pub meta: Map<String, Json>,
+    pub config: Config,
+    pub original_file_path: String,
+    pub fqn: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnitTestNode {
+    pub unique_id: String,
+    pub package_name: String,
+    pub name: String,
+    pub model: String,
+    pub description: String,
+    pub given: Vec<Json>,
+    pub expect: Json,
+    pub overrides: Option<Json>,
+    pub config: Config,
+    pub depends_on_nodes: Vec<String>,
+    pub original_file_path: String,
+    pub fqn: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DocNode {
+    pub unique_id: String,
+    pub package_name: String,
+    pub name: String,
+    pub block_contents: String,
+    pub original_file_path: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MacroNode {
+    pub unique_id: String,
+    pub package_name: String,
+    pub name: String,
+    pub original_file_path: String,
+    pub macro_sql: String,
+    pub arguments: Vec<String>,
+    pub description: String,
+}
+
+/// The parsed project. Maps are ordered so output is deterministic.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    pub nodes: BTreeMap<String, Node>,
+    pub sources: BTreeMap<String, SourceNode>,
+    pub exposures: BTreeMap<String, ExposureNode>,
+    pub unit_tests: BTreeMap<String, UnitTestNode>,
+    pub docs: BTreeMap<String, DocNode>,
+    pub macros: BTreeMap<String, MacroNode>,
+    pub disabled: BTreeMap<String, Vec<Node>>,
+}
+
+impl Manifest {
+    /// Parents of every node, source, exposure and unit test, in dbt's `parent_map` shape.
+    pub fn parent_map(&self) -> BTreeMap<String, Vec<String>> {
+        let mut map = BTreeMap::new();
+        for n in self.nodes.values() {
+            map.insert(n.unique_id.clone(), n.depends_on_nodes.clone());
+        }
+        for s in self.sources.values() {
+            map.insert(s.unique_id.clone(), Vec::new());
+        }
+        for e in self.exposures.values() {
+            map.insert(e.unique_id.clone(), e.depends_on_nodes.clone());
+        }
+        for u in self.unit_tests.values() {
+            map.insert(u.unique_id.clone(), u.depends_on_nodes.clone());
+        }
+        map
+    }
+
+    pub fn child_map(&self) -> BTreeMap<String, Vec<String>> {
+        let parents = self.parent_map();
+        let mut map: BTreeMap<String, Vec<String>> =
+            parents.keys().map(|k| (k.clone(), Vec::new())).collect();
+        for (child, ps) in &parents {
+            for p in ps {
+                map.entry(p.clone()).or_default().push(child.clone());
+            }
+        }
+        for v in map.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        map
+    }
+}

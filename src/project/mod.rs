@@ -1,0 +1,375 @@
+//! Project loading: `dbt_project.yml`, `profiles.yml`, packages in `dbt_packages/`, and every
+//! file weir reads (models, seeds, snapshots, tests, analyses, macros, schema YAML, docs).
+//!
+//! This stage only finds and reads files and typed YAML; it renders no model Jinja and touches
+//! no data. Its output is a [`Project`].
+
+pub mod config;
+pub mod dbt_project;
+pub mod profiles;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use walkdir::WalkDir;
+
+use crate::diagnostics::{io_error, Diagnostic, Location, Result};
+pub use dbt_project::ProjectFile;
+pub use profiles::Target;
+
+/// What a command passes in from the CLI.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub project_dir: PathBuf,
+    pub profiles_dir: Option<PathBuf>,
+    pub target: Option<String>,
+    /// `--vars` as YAML or JSON text.
+    pub vars: Option<String>,
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileKind {
+    Model,
+    Seed,
+    Snapshot,
+    SingularTest,
+    Analysis,
+    Macro,
+    Schema,
+    Docs,
+}
+
+/// One file of a package, read once.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub kind: FileKind,
+    /// Path shown to users and stored as `original_file_path` (relative to the package root,
+    /// prefixed with `dbt_packages/<pkg>/` in `display` for package files).
+    pub original_file_path: String,
+    /// Relative to the project root, for messages.
+    pub display: String,
+    /// Relative to the resource folder (`staging/stg_orders.sql` under `models/`): dbt's `path`.
+    pub resource_path: String,
+    pub text: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub root: PathBuf,
+    /// Prefix of this package's files relative to the project root (`""` for the root project).
+    pub prefix: String,
+    pub is_root: bool,
+    pub file: ProjectFile,
+    pub files: Vec<SourceFile>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub name: String,
+    pub file: ProjectFile,
+    pub file_text: Arc<str>,
+    pub target: Target,
+    pub cli_vars: Map<String, Json>,
+    /// Root package first, then installed packages by name.
+    pub packages: Vec<Package>,
+    pub warnings: Vec<Diagnostic>,
+    /// Content hash of everything read, for the compile cache.
+    pub fingerprint: u64,
+}
+
+impl Project {
+    pub fn root_package(&self) -> &Package {
+        &self.packages[0]
+    }
+    pub fn target_dir(&self) -> PathBuf {
+        self.root.join(self.file.target_path())
+    }
+}
+
+/// `env_var()` as dbt has it: the value, the default, or an error naming the variable.
+pub fn env_var(name: &str, default: Option<&str>) -> Result<String> {
+    match std::env::var(name) {
+        Ok(v) => Ok(v),
+        Err(_) => match default {
+            Some(d) => Ok(d.to_string()),
+            None => Err(Diagnostic::error(
+                "E204",
+                format!("environment variable '{name}' is not set and has no default"),
+            )
+            .help(format!(
+                "set it (`export {name}=...`) or give a default: env_var('{name}', 'value')"
+            ))
+            .into()),
+        },
+    }
+}
+
+fn read(path: &Path) -> Result<Arc<str>> {
+    std::fs::read_to_string(path)
+        .map(Arc::from)
+        .map_err(|e| io_error("read", path, e))
+}
+
+fn read_project_file(dir: &Path, display_prefix: &str) -> Result<(ProjectFile, Arc<str>)> {
+    let path = dir.join("dbt_project.yml");
+    if !path.is_file() {
+        return Err(
+            Diagnostic::error("E101", format!("no dbt_project.yml in {}", dir.display()))
+                .help("run weir from a dbt project directory, or pass --project-dir")
+                .into(),
+        );
+    }
+    let text = read(&path)?;
+    let shown = format!("{display_prefix}dbt_project.yml");
+    let parsed: ProjectFile =
+        serde_yaml::from_str(&text).map_err(|e| profiles::yaml_error(&shown, &text, &e))?;
+    if parsed.name.is_empty() {
+        return Err(Diagnostic::error("E103", "dbt_project.yml has no `name`")
+            .at(Location::new(shown, text.clone(), 0, 0))
+            .help("add `name: my_project` at the top")
+            .into());
+    }
+    Ok((parsed, text))
+}
+
+pub fn parse_vars(text: &str) -> Result<Map<String, Json>> {
+    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        Diagnostic::error("E104", format!("--vars is not valid YAML or JSON: {e}"))
+            .help("example: --vars '{\"start_date\": \"2024-01-01\"}'")
+    })?;
+    match serde_json::to_value(v) {
+        Ok(Json::Object(m)) => Ok(m),
+        Ok(Json::Null) => Ok(Map::new()),
+        _ => Err(
+            Diagnostic::error("E104", "--vars must be a mapping of names to values")
+                .help("example: --vars '{start_date: 2024-01-01}'")
+                .into(),
+        ),
+    }
+}
+
+/// Load the project at `opts.project_dir`: the root project, its target, and every package.
+pub fn load(opts: &LoadOptions) -> Result<Project> {
+    let root = opts
+        .project_dir
+        .canonicalize()
+        .map_err(|e| io_error("open project directory", &opts.project_dir, e))?;
+    let (file, file_text) = read_project_file(&root, "")?;
+    let mut warnings = Vec::new();
+    let profile_name = file.profile.clone().unwrap_or_else(|| file.name.clone());
+    let target = profiles::resolve(
+        &profiles::ProfileRequest {
+            project_dir: &root,
+            profile_name: &profile_name,
+            profiles_dir: opts.profiles_dir.as_deref(),
+            target: opts.target.as_deref(),
+            threads: opts.threads,
+        },
+        env_var,
+    )?;
+    let cli_vars = match &opts.vars {
+        Some(v) => parse_vars(v)?,
+        None => Map::new(),
+    };
+
+    let mut packages = vec![load_package(&root, "", file.clone(), true)?];
+    let pkg_dir = root.join("dbt_packages");
+    if pkg_dir.is_dir() {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&pkg_dir)
+            .map_err(|e| io_error("list", &pkg_dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("dbt_project.yml").is_file())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let dir_name = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let prefix = format!("dbt_packages/{dir_name}/");
+            let (pfile, _) = read_project_file(&dir, &prefix)?;
+            if packages.iter().any(|p: &Package| p.name == pfile.name) {
+                warnings.push(Diagnostic::warning(
+                    "W105",
+                    format!(
+                        "package '{}' is installed twice; using the first",
+                        pfile.name
+                    ),
+                ));
+                continue;
+            }
+            packages.push(load_package(&dir, &prefix, pfile, false)?);
+        }
+    }
+
+    let mut hasher = Fingerprint::default();
+    hasher.add(&file_text);
+    hasher.add(&format!("{:?}{:?}", target.fields, cli_vars));
+    for p in &packages {
+        for f in &p.files {
+            hasher.add(&f.display);
+            hasher.add(&f.text);
+        }
+    }
+
+    Ok(Project {
+        name: file.name.clone(),
+        root,
+        file,
+        file_text,
+        target,
+        cli_vars,
+        packages,
+        warnings,
+        fingerprint: hasher.finish(),
+    })
+}
+
+/// FNV-1a over everything read: cheap, deterministic across runs (unlike `DefaultHasher`).
+#[derive(Default)]
+pub struct Fingerprint(u64);
+
+impl Fingerprint {
+    pub fn add(&mut self, s: &str) {
+        let mut h = if self.0 == 0 {
+            0xcbf29ce484222325
+        } else {
+            self.0
+        };
+        for b in s.as_bytes().iter().chain(std::iter::once(&0xffu8)) {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        self.0 = h;
+    }
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn load_package(root: &Path, prefix: &str, file: ProjectFile, is_root: bool) -> Result<Package> {
+    // (folder list, kind for .sql, whether .yml here are schema files)
+    let mut wanted: BTreeMap<(String, FileKind), ()> = BTreeMap::new();
+    for p in file.model_paths() {
+        wanted.insert((p, FileKind::Model), ());
+    }
+    for p in file.seed_paths() {
+        wanted.insert((p, FileKind::Seed), ());
+    }
+    for p in file.snapshot_paths() {
+        wanted.insert((p, FileKind::Snapshot), ());
+    }
+    for p in file.test_paths() {
+        wanted.insert((p, FileKind::SingularTest), ());
+    }
+    for p in file.analysis_paths() {
+        wanted.insert((p, FileKind::Analysis), ());
+    }
+    for p in file.macro_paths() {
+        wanted.insert((p, FileKind::Macro), ());
+    }
+    let docs_paths = file.docs_paths();
+    let mut files = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (dir_name, kind) in wanted.keys() {
+        let dir = root.join(dir_name);
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut entries: Vec<PathBuf> = WalkDir::new(&dir)
+            .follow_links(true)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let resource_path = path
+                .strip_prefix(&dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let file_kind = match (ext, kind) {
+                ("yml" | "yaml", _) => FileKind::Schema,
+                ("md", _) if docs_paths.iter().any(|d| rel.starts_with(&format!("{d}/"))) => {
+                    FileKind::Docs
+                }
+                ("sql", FileKind::SingularTest) if resource_path.starts_with("generic/") => {
+                    FileKind::Macro
+                }
+                ("sql", k) if *k != FileKind::Seed => *k,
+                ("csv", FileKind::Seed) => FileKind::Seed,
+                _ => continue,
+            };
+            if !seen.insert((rel.clone(), file_kind)) {
+                continue;
+            }
+            let text = if file_kind == FileKind::Seed {
+                Arc::from("")
+            } else {
+                read(&path)?
+            };
+            files.push(SourceFile {
+                kind: file_kind,
+                display: format!("{prefix}{rel}"),
+                original_file_path: rel,
+                resource_path,
+                text,
+            });
+        }
+    }
+    // Docs blocks can also live in .md files outside resource paths when docs-paths is set.
+    if file.docs_paths.is_some() {
+        for d in &docs_paths {
+            let dir = root.join(d);
+            if !dir.is_dir() {
+                continue;
+            }
+            for entry in WalkDir::new(&dir)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(|e| e.ok())
+            {
+                let path = entry.path();
+                if entry.file_type().is_file() && path.extension().is_some_and(|e| e == "md") {
+                    let rel = path
+                        .strip_prefix(root)
+                        .unwrap_or(path)
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    if seen.insert((rel.clone(), FileKind::Docs)) {
+                        files.push(SourceFile {
+                            kind: FileKind::Docs,
+                            display: format!("{prefix}{rel}"),
+                            resource_path: rel.clone(),
+                            original_file_path: rel,
+                            text: read(path)?,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(Package {
+        name: file.name.clone(),
+        root: root.to_path_buf(),
+        prefix: prefix.to_string(),
+        is_root,
+        file,
+        files,
+    })
+}

@@ -1,0 +1,270 @@
+//! `profiles.yml`: where dbt looks for it, which target it picks, and weir's embedded default.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use crate::diagnostics::{io_error, Diagnostic, Location, Result};
+
+/// The resolved connection target. For weir: where the warehouse lives and how to run.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub profile_name: String,
+    pub name: String,
+    pub adapter_type: String,
+    pub schema: String,
+    pub database: String,
+    pub threads: usize,
+    /// Absolute path (or URL) of the warehouse root; tables live at `<warehouse>/<schema>/<name>`.
+    pub warehouse: String,
+    /// Every field of the output as written (after Jinja), exposed as `target.*`.
+    pub fields: Map<String, Json>,
+    /// Where the target came from, for messages: a profiles.yml path, or None for the default.
+    pub profiles_path: Option<PathBuf>,
+}
+
+pub struct ProfileRequest<'a> {
+    pub project_dir: &'a Path,
+    pub profile_name: &'a str,
+    pub profiles_dir: Option<&'a Path>,
+    pub target: Option<&'a str>,
+    pub threads: Option<usize>,
+}
+
+/// dbt's search order: `--profiles-dir`, `DBT_PROFILES_DIR`, the project dir, `~/.dbt`.
+fn find_profiles(req: &ProfileRequest) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = req.profiles_dir {
+        dirs.push(d.to_path_buf());
+    } else if let Ok(d) = std::env::var("DBT_PROFILES_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(req.project_dir.to_path_buf());
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".dbt"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("profiles.yml"))
+        .find(|p| p.is_file())
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// The embedded default: DataFusion in-process, schema `main`, `./warehouse` in the project.
+pub fn default_target(req: &ProfileRequest) -> Target {
+    let warehouse = req.project_dir.join("warehouse");
+    let threads = req.threads.unwrap_or_else(default_threads);
+    let mut fields = Map::new();
+    fields.insert("type".into(), "datafusion".into());
+    fields.insert("schema".into(), "main".into());
+    fields.insert("database".into(), "warehouse".into());
+    fields.insert("threads".into(), threads.into());
+    fields.insert("warehouse".into(), warehouse.display().to_string().into());
+    Target {
+        profile_name: req.profile_name.to_string(),
+        name: req.target.unwrap_or("dev").to_string(),
+        adapter_type: "datafusion".into(),
+        schema: "main".into(),
+        database: "warehouse".into(),
+        threads,
+        warehouse: warehouse.display().to_string(),
+        fields,
+        profiles_path: None,
+    }
+}
+
+/// Resolve the target as dbt does, falling back to the embedded default when no profiles.yml
+/// exists anywhere.
+pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
+    let Some(path) = find_profiles(req) else {
+        return Ok(default_target(req));
+    };
+    let text: Arc<str> = std::fs::read_to_string(&path)
+        .map_err(|e| io_error("read", &path, e))?
+        .into();
+    let shown = path.display().to_string();
+    let rendered = render_env_vars(&text, &shown, env_var)?;
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&rendered).map_err(|e| yaml_error(&shown, &text, &e))?;
+    let doc: Json = serde_json::to_value(doc)
+        .map_err(|e| Diagnostic::error("E102", format!("{shown}: {e}")))?;
+    let Some(profile) = doc.get(req.profile_name) else {
+        let known: Vec<&str> = doc
+            .as_object()
+            .map(|m| {
+                m.keys()
+                    .map(String::as_str)
+                    .filter(|k| *k != "config")
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut d = Diagnostic::error("E110", format!("profile '{}' not found in {shown}", req.profile_name))
+            .help(format!(
+                "add a '{}' profile to {shown}, or remove that file to use weir's embedded default (DataFusion, ./warehouse)",
+                req.profile_name
+            ));
+        if !known.is_empty() {
+            d = d.note(format!("profiles there: {}", known.join(", ")));
+        }
+        return Err(d.into());
+    };
+    let target_name = req
+        .target
+        .map(str::to_string)
+        .or_else(|| {
+            profile
+                .get("target")
+                .and_then(Json::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "default".into());
+    let outputs = profile.get("outputs").and_then(Json::as_object);
+    let Some(output) = outputs
+        .and_then(|o| o.get(&target_name))
+        .and_then(Json::as_object)
+    else {
+        let names: Vec<&str> = outputs
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        return Err(Diagnostic::error(
+            "E111",
+            format!(
+                "target '{target_name}' is not an output of profile '{}' in {shown}",
+                req.profile_name
+            ),
+        )
+        .note(format!("outputs: {}", names.join(", ")))
+        .help("pick one with --target, or add the output to profiles.yml")
+        .into());
+    };
+    let adapter_type = output
+        .get("type")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_string();
+    if adapter_type != "datafusion" {
+        let datafusion_outputs: Vec<&str> = outputs
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, v)| v.get("type").and_then(Json::as_str) == Some("datafusion"))
+                    .map(|(k, _)| k.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let help = if let Some(first) = datafusion_outputs.first() {
+            format!("this profile has a datafusion output: run with --target {first}")
+        } else {
+            format!(
+                "add an output with `type: datafusion` to profile '{}' (for example `weir: {{type: datafusion, schema: main, warehouse: ./warehouse}}`) and select it with --target, or set it as the profile's `target`",
+                req.profile_name
+            )
+        };
+        return Err(Diagnostic::error(
+            "E112",
+            format!("target '{target_name}' of profile '{}' has type '{adapter_type}'; weir runs only type 'datafusion'", req.profile_name),
+        )
+        .note(format!("in {shown}"))
+        .help(help)
+        .into());
+    }
+    let schema = output
+        .get("schema")
+        .and_then(Json::as_str)
+        .unwrap_or("main")
+        .to_string();
+    let database = output
+        .get("database")
+        .and_then(Json::as_str)
+        .unwrap_or("warehouse")
+        .to_string();
+    let threads = req
+        .threads
+        .or_else(|| {
+            output
+                .get("threads")
+                .and_then(Json::as_u64)
+                .map(|t| t as usize)
+        })
+        .unwrap_or_else(default_threads);
+    let warehouse_raw = output
+        .get("warehouse")
+        .and_then(Json::as_str)
+        .unwrap_or("./warehouse");
+    let warehouse = if warehouse_raw.contains("://") || Path::new(warehouse_raw).is_absolute() {
+        warehouse_raw.to_string()
+    } else {
+        req.project_dir.join(warehouse_raw).display().to_string()
+    };
+    let mut fields = output.clone();
+    fields.insert("schema".into(), schema.clone().into());
+    fields.insert("database".into(), database.clone().into());
+    fields.insert("threads".into(), threads.into());
+    fields.insert("warehouse".into(), warehouse.clone().into());
+    Ok(Target {
+        profile_name: req.profile_name.to_string(),
+        name: target_name,
+        adapter_type,
+        schema,
+        database,
+        threads,
+        warehouse,
+        fields,
+        profiles_path: Some(path),
+    })
+}
+
+/// profiles.yml may call `env_var()`; render it with a minimal Jinja environment.
+pub type EnvVarFn = fn(&str, Option<&str>) -> Result<String>;
+
+fn render_env_vars(text: &str, shown: &str, env_var: EnvVarFn) -> Result<String> {
+    if !text.contains("{{") && !text.contains("{%") {
+        return Ok(text.to_string());
+    }
+    let mut env = minijinja::Environment::new();
+    let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let failure_ref = failure.clone();
+    env.add_function(
+        "env_var",
+        move |name: String, default: Option<String>| -> Result<String, minijinja::Error> {
+            env_var(&name, default.as_deref()).map_err(|e| {
+                let msg = e.diagnostic().message.clone();
+                *failure_ref.lock().unwrap() = Some(e);
+                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg)
+            })
+        },
+    );
+    env.render_str(text, ()).map_err(|e| {
+        if let Some(err) = failure.lock().unwrap().take() {
+            return err;
+        }
+        Diagnostic::error("E201", format!("{shown}: {e}")).into()
+    })
+}
+
+pub fn yaml_error(
+    path: &str,
+    text: &Arc<str>,
+    err: &serde_yaml::Error,
+) -> crate::diagnostics::Error {
+    let msg = err.to_string();
+    // serde_yaml appends " at line X column Y"; the location is shown separately.
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    let mut d = Diagnostic::error("E102", format!("invalid YAML: {msg}"));
+    if let Some(loc) = err.location() {
+        d = d.at(Location::at_line_col(
+            path,
+            text.clone(),
+            loc.line(),
+            loc.column(),
+            1,
+        ));
+    } else {
+        d = d.note(format!("in {path}"));
+    }
+    d.into()
+}
