@@ -472,15 +472,16 @@ fn cmd_ls(args: &LsArgs) -> Result<ExitCode> {
     print_warnings(&parsed.warnings, args.project.quiet);
     crate::graph::Dag::build(&parsed.manifest)?;
     let m = &parsed.manifest;
-    let (ids, warnings) = select(&project, m, &args.selection, &args.resource_type)?;
+    // dbt ls lists every resource type but analyses unless --resource-type says otherwise.
+    let default_types: Vec<String> = ["model", "seed", "snapshot", "test", "source", "exposure", "unit_test"].iter().map(|s| s.to_string()).collect();
+    let types = if args.resource_type.is_empty() { &default_types } else { &args.resource_type };
+    let (ids, warnings) = select(&project, m, &args.selection, types)?;
     print_warnings(&warnings, args.project.quiet);
     let mut lines = Vec::new();
     for id in &ids {
         lines.push(ls_line(m, id, args.output, &args.output_keys));
     }
-    if args.output != Output::Json {
-        lines.sort();
-    }
+    // dbt prints in unique_id order, whatever the output format.
     for l in lines.into_iter().flatten() {
         println!("{l}");
     }
@@ -522,7 +523,7 @@ fn ls_line(m: &Manifest, id: &str, output: Output, keys: &[String]) -> Option<St
                 "unit_test",
                 u.package_name.clone(),
                 u.original_file_path.clone(),
-                format!("unit_test:{}", u.fqn.join(".")),
+                format!("unit_test:{}.{}", u.package_name, u.name),
                 json!({"unique_id": u.unique_id}),
             )
         } else {

@@ -617,6 +617,12 @@ impl FqnSelector {
         if fqn.last() == Some(&self.whole) {
             return true;
         }
+        // dbt 1.12 also globs a one-part selector against the leaf (`stg_*`).
+        if let (1, Some((_, glob)), Some(leaf)) = (self.parts.len(), &self.slurp, fqn.last()) {
+            if glob.is_match(leaf) {
+                return true;
+            }
+        }
         // Dots in fqn segments act as namespace separators.
         let flat: Vec<&str> = fqn.iter().flat_map(|s| s.split('.')).collect();
         if flat.len() < self.parts.len() {

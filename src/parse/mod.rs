@@ -254,6 +254,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                         loader: src.loader.clone().unwrap_or_default(),
                         loaded_at_field: t.loaded_at_field.clone().or(src.loaded_at_field.clone()),
                         freshness: t.freshness.clone().or(src.freshness.clone()),
+                        quoting: src.quoting.clone().into_iter().chain(t.quoting.clone()).collect(),
                         columns: columns(&t.columns),
                         meta: src.meta.clone().into_iter().chain(t.meta.clone()).collect(),
                         tags,

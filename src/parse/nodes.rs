@@ -140,6 +140,7 @@ pub struct SourceNode {
     pub loader: String,
     pub loaded_at_field: Option<String>,
     pub freshness: Option<Json>,
+    pub quoting: Map<String, Json>,
     pub columns: IndexMap<String, ColumnInfo>,
     pub meta: Map<String, Json>,
     pub tags: Vec<String>,
