@@ -2,51 +2,37 @@
 //! read ours.
 
 use minijinja::value::Value;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value as Json};
 
-use crate::parse::{ColumnInfo, Manifest, Node, ResourceType, SourceNode};
+use crate::parse::{Manifest, Node, ResourceType, SourceNode};
 use crate::project::Project;
 
 pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
 /// The dbt version whose artifacts and behaviour weir follows.
 pub const DBT_COMPAT_VERSION: &str = "1.8.0";
 
-fn columns_json(cols: &indexmap::IndexMap<String, ColumnInfo>) -> Json {
-    Json::Object(
-        cols.iter()
-            .map(|(k, c)| {
-                (
-                    k.clone(),
-                    json!({
-                        "name": c.name, "description": c.description, "meta": c.meta,
-                        "data_type": c.data_type, "constraints": c.constraints, "quote": c.quote,
-                        "tags": c.tags, "granularity": null,
-                    }),
-                )
-            })
-            .collect(),
-    )
-}
 
-/// A node's config as dbt writes it: dbt's defaults, then what the project set.
-fn config_json(n: &Node) -> Json {
-    let mut c = Map::new();
-    let defaults: &[(&str, Json)] = &[
-        ("enabled", json!(true)),
-        ("alias", Json::Null),
-        ("schema", Json::Null),
-        ("database", Json::Null),
-        ("tags", json!([])),
-        ("meta", json!({})),
-        ("group", Json::Null),
-        ("materialized", json!(n.materialized())),
-    ];
-    for (k, v) in defaults {
-        c.insert(k.to_string(), v.clone());
-    }
-    match n.resource_type {
-        ResourceType::Test => {
-            for (k, v) in [
+/// dbt's config defaults for a kind of node (tests have their own).
+fn config_defaults(test: bool) -> &'static [(&'static str, Json)] {
+    static NODE: std::sync::OnceLock<Vec<(&'static str, Json)>> = std::sync::OnceLock::new();
+    static TEST: std::sync::OnceLock<Vec<(&'static str, Json)>> = std::sync::OnceLock::new();
+    let common = || -> Vec<(&'static str, Json)> {
+        vec![
+            ("enabled", json!(true)),
+            ("alias", Json::Null),
+            ("schema", Json::Null),
+            ("database", Json::Null),
+            ("tags", json!([])),
+            ("meta", json!({})),
+            ("group", Json::Null),
+        ]
+    };
+    if test {
+        TEST.get_or_init(|| {
+            let mut v = common();
+            v.extend([
+                ("schema", json!("dbt_test__audit")),
                 ("severity", json!("ERROR")),
                 ("store_failures", Json::Null),
                 ("store_failures_as", Json::Null),
@@ -55,13 +41,13 @@ fn config_json(n: &Node) -> Json {
                 ("fail_calc", json!("count(*)")),
                 ("warn_if", json!("!= 0")),
                 ("error_if", json!("!= 0")),
-            ] {
-                c.insert(k.into(), v);
-            }
-            c.insert("schema".into(), json!("dbt_test__audit"));
-        }
-        _ => {
-            for (k, v) in [
+            ]);
+            v
+        })
+    } else {
+        NODE.get_or_init(|| {
+            let mut v = common();
+            v.extend([
                 ("persist_docs", json!({})),
                 ("post-hook", json!([])),
                 ("pre-hook", json!([])),
@@ -76,134 +62,155 @@ fn config_json(n: &Node) -> Json {
                 ("docs", json!({"show": true, "node_color": null})),
                 ("contract", json!({"enforced": false, "alias_types": true})),
                 ("access", json!("protected")),
-            ] {
-                c.insert(k.into(), v);
+            ]);
+            v
+        })
+    }
+}
+
+/// A node's config as dbt writes it: dbt's defaults, then what the project set (severity
+/// upper-cased, hooks as `{sql, transaction, index}` objects).
+struct ConfigOut<'a>(&'a Node);
+
+impl Serialize for ConfigOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.0;
+        let mut m = s.serialize_map(None)?;
+        let mut seen: Vec<&str> = Vec::with_capacity(32);
+        for (k, v) in config_defaults(n.resource_type == ResourceType::Test) {
+            if !n.config.contains_key(*k) && !seen.contains(k) {
+                m.serialize_entry(k, v)?;
+                seen.push(k);
             }
         }
-    }
-    for (k, v) in &n.config {
-        c.insert(k.clone(), v.clone());
-    }
-    if let Some(Json::String(sev)) = c.get("severity") {
-        let up = sev.to_uppercase();
-        c.insert("severity".into(), json!(up));
-    }
-    for hook in ["pre-hook", "post-hook"] {
-        if let Some(Json::Array(items)) = c.get(hook) {
-            let normalized: Vec<Json> = items
-                .iter()
-                .map(|h| match h {
-                    Json::String(s) => json!({"sql": s, "transaction": true, "index": null}),
-                    other => other.clone(),
-                })
-                .collect();
-            c.insert(hook.into(), Json::Array(normalized));
+        if !n.config.contains_key("materialized") {
+            m.serialize_entry("materialized", n.materialized())?;
         }
+        for (k, v) in &n.config {
+            match (k.as_str(), v) {
+                ("severity", Json::String(sev)) => m.serialize_entry(k, &sev.to_uppercase())?,
+                ("pre-hook" | "post-hook", Json::Array(items)) => {
+                    let hooks: Vec<Json> = items
+                        .iter()
+                        .map(|h| match h {
+                            Json::String(s) => json!({"sql": s, "transaction": true, "index": null}),
+                            other => other.clone(),
+                        })
+                        .collect();
+                    m.serialize_entry(k, &hooks)?
+                }
+                _ => m.serialize_entry(k, v)?,
+            }
+        }
+        m.end()
     }
-    Json::Object(c)
 }
 
-fn relation_name(n: &Node) -> Json {
+fn relation_name(n: &Node) -> Option<String> {
     match n.resource_type {
-        ResourceType::Model if n.is_ephemeral() => Json::Null,
-        ResourceType::Analysis | ResourceType::Test => Json::Null,
-        _ => json!(format!(
-            "\"{}\".\"{}\".\"{}\"",
-            n.database, n.schema, n.alias
-        )),
+        ResourceType::Model if n.is_ephemeral() => None,
+        ResourceType::Analysis | ResourceType::Test => None,
+        _ => Some(format!("\"{}\".\"{}\".\"{}\"", n.database, n.schema, n.alias)),
     }
 }
 
-/// One node in the manifest's shape.
+#[derive(serde::Serialize)]
+struct RefOut<'a> {
+    name: &'a str,
+    package: &'a Option<String>,
+    version: &'a Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct DependsOn<'a> {
+    macros: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<&'a [String]>,
+}
+
+/// One node in the manifest's shape, serialized straight from the node (no intermediate
+/// JSON tree: the manifest of a large project is tens of megabytes).
+pub struct NodeOut<'a>(pub &'a Node);
+
+impl Serialize for NodeOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.0;
+        let seed = n.resource_type == ResourceType::Seed;
+        let empty = Json::Object(Map::new());
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("database", &n.database)?;
+        m.serialize_entry("schema", &n.schema)?;
+        m.serialize_entry("name", &n.name)?;
+        m.serialize_entry("resource_type", n.resource_type.as_str())?;
+        m.serialize_entry("package_name", &n.package_name)?;
+        m.serialize_entry("path", &n.path)?;
+        m.serialize_entry("original_file_path", &n.original_file_path)?;
+        m.serialize_entry("unique_id", &n.unique_id)?;
+        m.serialize_entry("fqn", &n.fqn)?;
+        m.serialize_entry("alias", &n.alias)?;
+        let (cname, csum) = if n.checksum.is_empty() { ("none", "") } else { ("sha256", n.checksum.as_str()) };
+        m.serialize_entry("checksum", &json!({"name": cname, "checksum": csum}))?;
+        m.serialize_entry("config", &ConfigOut(n))?;
+        m.serialize_entry("tags", &n.tags())?;
+        m.serialize_entry("description", &n.description)?;
+        m.serialize_entry("columns", &n.columns)?;
+        m.serialize_entry("meta", n.config.get("meta").unwrap_or(&empty))?;
+        m.serialize_entry("group", &())?;
+        match n.config.get("docs") {
+            Some(d) => m.serialize_entry("docs", d)?,
+            None => m.serialize_entry("docs", &json!({"show": true, "node_color": null}))?,
+        }
+        m.serialize_entry("patch_path", &n.patch_path)?;
+        m.serialize_entry("build_path", &())?;
+        m.serialize_entry("unrendered_config", &empty)?;
+        m.serialize_entry("created_at", &0.0)?;
+        m.serialize_entry("relation_name", &relation_name(n))?;
+        if seed {
+            m.serialize_entry("raw_code", "")?;
+            m.serialize_entry("root_path", &())?;
+            m.serialize_entry("depends_on", &DependsOn { macros: &n.depends_on_macros, nodes: None })?;
+            return m.end();
+        }
+        m.serialize_entry("raw_code", &*n.raw_code)?;
+        m.serialize_entry("language", "sql")?;
+        let refs: Vec<RefOut> = n.refs.iter().map(|r| RefOut { name: &r.name, package: &r.package, version: &r.version }).collect();
+        m.serialize_entry("refs", &refs)?;
+        let sources: Vec<[&str; 2]> = n.sources.iter().map(|(s, t)| [s.as_str(), t.as_str()]).collect();
+        m.serialize_entry("sources", &sources)?;
+        m.serialize_entry("metrics", &[(); 0])?;
+        m.serialize_entry("depends_on", &DependsOn { macros: &n.depends_on_macros, nodes: Some(&n.depends_on_nodes) })?;
+        m.serialize_entry("compiled_path", &n.compiled_code.as_ref().map(|_| format!("target/compiled/{}", n.compiled_path())))?;
+        m.serialize_entry("compiled", &n.compiled_code.is_some())?;
+        m.serialize_entry("compiled_code", &n.compiled_code)?;
+        m.serialize_entry("extra_ctes_injected", &n.compiled_code.is_some())?;
+        m.serialize_entry("extra_ctes", &[(); 0])?;
+        m.serialize_entry("contract", &json!({"enforced": n.contract_enforced, "alias_types": true, "checksum": null}))?;
+        match n.resource_type {
+            ResourceType::Model => {
+                m.serialize_entry("access", "protected")?;
+                m.serialize_entry("constraints", &[(); 0])?;
+                m.serialize_entry("version", &n.version)?;
+                m.serialize_entry("latest_version", &())?;
+                m.serialize_entry("deprecation_date", &())?;
+                m.serialize_entry("primary_key", &[(); 0])?;
+                m.serialize_entry("time_spine", &())?;
+            }
+            ResourceType::Test => {
+                if let Some(md) = &n.test_metadata {
+                    m.serialize_entry("test_metadata", md)?;
+                    m.serialize_entry("column_name", &n.column_name)?;
+                    m.serialize_entry("file_key_name", &n.file_key_name)?;
+                    m.serialize_entry("attached_node", &n.attached_node)?;
+                }
+            }
+            _ => {}
+        }
+        m.end()
+    }
+}
+
 pub fn node_json(n: &Node) -> Json {
-    let refs: Vec<Json> = n
-        .refs
-        .iter()
-        .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
-        .collect();
-    let sources: Vec<Json> = n.sources.iter().map(|(s, t)| json!([s, t])).collect();
-    let config = config_json(n);
-    let mut v = json!({
-        "database": n.database,
-        "schema": n.schema,
-        "name": n.name,
-        "resource_type": n.resource_type.as_str(),
-        "package_name": n.package_name,
-        "path": n.path,
-        "original_file_path": n.original_file_path,
-        "unique_id": n.unique_id,
-        "fqn": n.fqn,
-        "alias": n.alias,
-        "checksum": if n.checksum.is_empty() { json!({"name": "none", "checksum": ""}) } else { json!({"name": "sha256", "checksum": n.checksum}) },
-        "config": config,
-        "tags": n.tags(),
-        "description": n.description,
-        "columns": columns_json(&n.columns),
-        "meta": n.config.get("meta").cloned().unwrap_or(json!({})),
-        "group": null,
-        "docs": n.config.get("docs").cloned().unwrap_or(json!({"show": true, "node_color": null})),
-        "patch_path": n.patch_path,
-        "build_path": null,
-        "unrendered_config": {},
-        "created_at": 0.0,
-        "relation_name": relation_name(n),
-        "raw_code": &*n.raw_code,
-        "language": "sql",
-        "refs": refs,
-        "sources": sources,
-        "metrics": [],
-        "depends_on": {"macros": n.depends_on_macros, "nodes": n.depends_on_nodes},
-        "compiled_path": n.compiled_code.as_ref().map(|_| format!("target/compiled/{}", n.compiled_path())),
-        "compiled": n.compiled_code.is_some(),
-        "compiled_code": n.compiled_code,
-        "extra_ctes_injected": n.compiled_code.is_some(),
-        "extra_ctes": [],
-        "contract": {"enforced": n.contract_enforced, "alias_types": true, "checksum": null},
-    });
-    let o = v.as_object_mut().unwrap();
-    match n.resource_type {
-        ResourceType::Model => {
-            o.insert("access".into(), json!("protected"));
-            o.insert("constraints".into(), json!([]));
-            o.insert("version".into(), json!(n.version));
-            o.insert("latest_version".into(), Json::Null);
-            o.insert("deprecation_date".into(), Json::Null);
-            o.insert("primary_key".into(), json!([]));
-            o.insert("time_spine".into(), Json::Null);
-        }
-        ResourceType::Seed => {
-            for k in [
-                "refs",
-                "sources",
-                "metrics",
-                "compiled_path",
-                "compiled",
-                "compiled_code",
-                "extra_ctes_injected",
-                "extra_ctes",
-                "contract",
-                "language",
-            ] {
-                o.remove(k);
-            }
-            o.insert("root_path".into(), Json::Null);
-            o.insert("depends_on".into(), json!({"macros": n.depends_on_macros}));
-            o.insert("raw_code".into(), json!(""));
-        }
-        ResourceType::Test => {
-            if let Some(md) = &n.test_metadata {
-                o.insert(
-                    "test_metadata".into(),
-                    json!({"name": md.name, "kwargs": md.kwargs, "namespace": md.namespace}),
-                );
-                o.insert("column_name".into(), json!(n.column_name));
-                o.insert("file_key_name".into(), json!(n.file_key_name));
-                o.insert("attached_node".into(), json!(n.attached_node));
-            }
-        }
-        _ => {}
-    }
-    v
+    serde_json::to_value(NodeOut(n)).expect("nodes serialize")
 }
 
 pub fn source_json(s: &SourceNode) -> Json {
@@ -227,7 +234,7 @@ pub fn source_json(s: &SourceNode) -> Json {
         "freshness": s.freshness.clone().unwrap_or(json!({"warn_after": {"count": null, "period": null}, "error_after": {"count": null, "period": null}, "filter": null})),
         "external": null,
         "description": s.description,
-        "columns": columns_json(&s.columns),
+        "columns": s.columns,
         "meta": s.meta,
         "source_meta": {},
         "tags": s.tags,
@@ -242,9 +249,71 @@ pub fn source_json(s: &SourceNode) -> Json {
     })
 }
 
-/// `model` in templates: the node as dbt's Jinja sees it.
+/// `model` in templates: the node as dbt's Jinja sees it. Built on first use: most templates
+/// never read it, and building the full dict for every node would dominate compile time.
 pub fn node_value(n: &Node) -> Value {
-    Value::from_serialize(node_json(n))
+    Value::from_object(NodeView { node: n.clone(), full: std::sync::OnceLock::new() })
+}
+
+#[derive(Debug)]
+struct NodeView {
+    node: Node,
+    full: std::sync::OnceLock<Value>,
+}
+
+impl minijinja::value::Object for NodeView {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        let n = &self.node;
+        Some(match key.as_str()? {
+            "name" => Value::from(n.name.clone()),
+            "unique_id" => Value::from(n.unique_id.clone()),
+            "resource_type" => Value::from(n.resource_type.as_str()),
+            "package_name" => Value::from(n.package_name.clone()),
+            "alias" => Value::from(n.alias.clone()),
+            "schema" => Value::from(n.schema.clone()),
+            "database" => Value::from(n.database.clone()),
+            "version" => n.version.clone().map(Value::from).unwrap_or(Value::from(())),
+            other => return self.full.get_or_init(|| Value::from_serialize(node_json(n))).get_attr(other).ok().filter(|v| !v.is_undefined()),
+        })
+    }
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        let full = self.full.get_or_init(|| Value::from_serialize(node_json(&self.node)));
+        minijinja::value::Enumerator::Values(full.try_iter().map(|i| i.collect()).unwrap_or_default())
+    }
+}
+
+/// The manifest as text. Nodes are serialized in parallel (they are most of it) and spliced
+/// into the document, keeping key order.
+pub fn manifest_text(project: &Project, m: &Manifest, invocation_id: &str) -> String {
+    use rayon::prelude::*;
+    let nodes: Vec<Vec<u8>> = m
+        .nodes
+        .par_iter()
+        .map(|(id, n)| {
+            let mut buf = Vec::with_capacity(4096);
+            serde_json::to_writer(&mut buf, id).expect("strings serialize");
+            buf.push(b':');
+            serde_json::to_writer(&mut buf, &NodeOut(n)).expect("nodes serialize");
+            buf
+        })
+        .collect();
+    let mut doc = manifest_json_with_nodes(project, m, invocation_id, Map::new());
+    doc.as_object_mut().unwrap().insert("nodes".into(), json!("__WEIR_NODES__"));
+    let text = doc.to_string();
+    let (before, after) = text.split_once("\"__WEIR_NODES__\"").expect("marker is present");
+    let total = before.len() + after.len() + nodes.iter().map(|b| b.len() + 1).sum::<usize>() + 2;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(before.as_bytes());
+    out.push(b'{');
+    for (i, b) in nodes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b);
+    }
+    out.push(b'}');
+    out.extend_from_slice(after.as_bytes());
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 pub fn manifest_json(project: &Project, m: &Manifest, invocation_id: &str) -> Json {
@@ -253,6 +322,15 @@ pub fn manifest_json(project: &Project, m: &Manifest, invocation_id: &str) -> Js
         .values()
         .map(|n| (n.unique_id.clone(), node_json(n)))
         .collect();
+    manifest_json_with_nodes(project, m, invocation_id, nodes)
+}
+
+fn manifest_json_with_nodes(
+    project: &Project,
+    m: &Manifest,
+    invocation_id: &str,
+    nodes: Map<String, Json>,
+) -> Json {
     let sources: Map<String, Json> = m
         .sources
         .values()

@@ -140,13 +140,19 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         jinja,
         mut warnings,
     } = parsed;
+    let mut t = std::time::Instant::now();
     let dag = Dag::build(&manifest)?;
+    parse::timing("dag", &mut t);
     let resolver: Arc<dyn Resolver> =
         Arc::new(CompileResolver::new(&manifest, jinja.shared.quoting));
-    let graph = Value::from_object(LazyGraph {
-        json: Arc::new(graph_json(&manifest)),
-        value: OnceLock::new(),
-    });
+    // `graph` costs a full serialization of the manifest: build it only if a template reads it.
+    let reads_graph = manifest.nodes.values().any(|n| n.raw_code.contains("graph"))
+        || manifest.macros.values().any(|m| m.macro_sql.contains("graph"));
+    let graph = if reads_graph {
+        Value::from_object(LazyGraph { json: Arc::new(graph_json(&manifest)), value: OnceLock::new() })
+    } else {
+        parse::empty_graph()
+    };
     let warehouse = Path::new(&project.target.warehouse).to_path_buf();
 
     let ids: Vec<&String> = manifest
@@ -192,6 +198,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         compiled.insert(id, sql);
     }
 
+    parse::timing("compile render", &mut t);
     // Ephemeral models become CTEs of their consumers, deepest first, each once.
     let injected: Vec<(String, String)> = compiled
         .par_iter()
@@ -357,8 +364,9 @@ pub fn write_target(project: &Project, c: &Compiled, invocation_id: &str) -> Res
     for w in writes {
         w?;
     }
-    let manifest = crate::artifacts::manifest_json(project, &c.manifest, invocation_id);
-    let text = serde_json::to_string(&manifest).map_err(|e| Diagnostic::internal(e.to_string()))?;
+    let mut t = std::time::Instant::now();
+    let text = crate::artifacts::manifest_text(project, &c.manifest, invocation_id);
+    parse::timing("manifest json", &mut t);
     write_if_changed(&target.join("manifest.json"), &text)
 }
 

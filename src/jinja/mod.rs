@@ -44,6 +44,7 @@ pub const BUILTIN_MACROS: &[(&str, &str)] = &[
 
 /// A template's user-visible text and how rewritten offsets map back to it.
 struct TemplateSource {
+    display: String,
     original: Arc<str>,
     map: Option<OffsetMap>,
 }
@@ -108,22 +109,19 @@ impl Jinja {
                 ));
             }
         }
-        for (package, template, original_file_path, text) in files {
+        for (package, display, original_file_path, text) in files {
             let rw = rewrite::macro_file(&text);
-            let map = rw.map.clone();
-            env.add_template_owned(template.clone(), rw.text.clone())
-                .map_err(|e| {
-                    let original = text.clone();
-                    let name = template.clone();
-                    convert_error_with(&e, &|n| {
-                        if n == name {
-                            Some((original.clone(), Some(map.clone())))
-                        } else {
-                            None
-                        }
-                    })
-                })?;
+            // The whole file once, so a syntax error outside any macro is still reported.
+            if let Err(e) = minijinja::Environment::new().template_from_named_str(&display, &rw.text) {
+                let map = rw.map.clone();
+                return Err(convert_error_with(&e, &|n| (n == display).then(|| (display.clone(), text.clone(), Some(map.clone())))).into());
+            }
             for m in &rw.macros {
+                let template = format!("{display}#{}", m.name);
+                let (block, map) = rewrite::macro_block(&text, m);
+                env.add_template_owned(template.clone(), block).map_err(|e| {
+                    convert_error_with(&e, &|n| (n == template).then(|| (display.clone(), text.clone(), Some(map.clone()))))
+                })?;
                 let def = MacroDef {
                     package: package.clone(),
                     name: m.name.clone(),
@@ -134,19 +132,9 @@ impl Jinja {
                     raw_code: text[m.start..m.end].to_string(),
                     arguments: macro_arguments(&text[m.start..m.end]),
                 };
-                registry
-                    .by_package
-                    .entry(package.clone())
-                    .or_default()
-                    .insert(m.name.clone(), Arc::new(def));
+                registry.by_package.entry(package.clone()).or_default().insert(m.name.clone(), Arc::new(def));
+                sources.insert(template, TemplateSource { display: display.clone(), original: text.clone(), map: Some(map) });
             }
-            sources.insert(
-                template,
-                TemplateSource {
-                    original: text,
-                    map: Some(rw.map),
-                },
-            );
         }
 
         let warnings = Arc::new(Mutex::new(Vec::new()));
@@ -308,12 +296,12 @@ impl Jinja {
         convert_error_with(err, &|name| {
             if let Some((display, text, map)) = &node {
                 if name == *display {
-                    return Some((Arc::clone(text), map.clone()));
+                    return Some((display.to_string(), Arc::clone(text), map.clone()));
                 }
             }
             self.sources
                 .get(name)
-                .map(|s| (s.original.clone(), s.map.clone()))
+                .map(|s| (s.display.clone(), s.original.clone(), s.map.clone()))
         })
     }
 
@@ -365,7 +353,8 @@ fn macro_arguments(block: &str) -> Vec<String> {
         .collect()
 }
 
-type SourceLookup<'a> = dyn Fn(&str) -> Option<(Arc<str>, Option<OffsetMap>)> + 'a;
+/// Template name -> (path shown to users, original text, offset map back to it).
+type SourceLookup<'a> = dyn Fn(&str) -> Option<(String, Arc<str>, Option<OffsetMap>)> + 'a;
 
 fn convert_error_with(err: &minijinja::Error, lookup: &SourceLookup) -> Diagnostic {
     // Walk the chain: our own diagnostic (from ref/source/config/...) gives code and help; each
@@ -430,7 +419,7 @@ fn convert_error_with(err: &minijinja::Error, lookup: &SourceLookup) -> Diagnost
     let located: Vec<_> = frames
         .iter()
         .filter_map(|(name, range, line, _)| {
-            let (text, map) = lookup(name)?;
+            let (display, text, map) = lookup(name)?;
             let loc = match (range, line) {
                 (Some(r), _) => {
                     let (s, e) = match &map {
@@ -440,10 +429,10 @@ fn convert_error_with(err: &minijinja::Error, lookup: &SourceLookup) -> Diagnost
                         ),
                         None => (r.start, r.end),
                     };
-                    Location::new(name.trim_start_matches("weir://"), text, s, e)
+                    Location::new(display.trim_start_matches("weir://"), text, s, e)
                 }
                 (None, Some(l)) => {
-                    Location::at_line_col(name.trim_start_matches("weir://"), text, *l, 1, 0)
+                    Location::at_line_col(display.trim_start_matches("weir://"), text, *l, 1, 0)
                 }
                 _ => return None,
             };

@@ -158,6 +158,30 @@ pub fn macro_file(text: &str) -> Rewritten {
     Rewritten { text, map, macros }
 }
 
+/// One macro of a file as its own template: the block rewritten, placed after enough newlines
+/// and spaces that its lines and columns are those of the file. Evaluating it defines just this
+/// macro, which keeps every macro call cheap.
+pub fn macro_block(text: &str, m: &FoundMacro) -> (String, OffsetMap) {
+    let block = &text[m.start..m.end];
+    let rw = macro_file(block);
+    let before = &text[..m.start];
+    let lines = before.matches('\n').count();
+    let col = before.len() - before.rfind('\n').map_or(0, |p| p + 1);
+    let mut out = String::with_capacity(lines + col + rw.text.len());
+    out.extend(std::iter::repeat_n('\n', lines));
+    out.extend(std::iter::repeat_n(' ', col));
+    let prefix = out.len();
+    out.push_str(&rw.text);
+    let mut edits = vec![Edit { orig_start: 0, orig_end: m.start, new_start: 0, new_end: prefix }];
+    edits.extend(rw.map.edits.iter().map(|e| Edit {
+        orig_start: e.orig_start + m.start,
+        orig_end: e.orig_end + m.start,
+        new_start: e.new_start + prefix,
+        new_end: e.new_end + prefix,
+    }));
+    (out, OffsetMap { edits })
+}
+
 /// Rewrite a model, test, analysis or hook template.
 pub fn node_template(text: &str) -> Option<(String, OffsetMap)> {
     let repl = mutable_literals(text);
@@ -244,6 +268,17 @@ mod tests {
         );
         let pos = r.text.find("select 1").unwrap();
         assert_eq!(r.map.to_original(pos), src.find("select 1").unwrap());
+    }
+
+    #[test]
+    fn macro_blocks_keep_file_positions() {
+        let src = "{% macro a() %}x{% endmacro %}\n\n  {% macro b(y) %}{{ y }}{% endmacro %}";
+        let r = macro_file(src);
+        let (text, map) = macro_block(src, &r.macros[1]);
+        assert!(!text.contains("__weir_m_a"));
+        let pos = text.find("{{ y }}").unwrap();
+        assert_eq!(map.to_original(pos), src.find("{{ y }}").unwrap());
+        assert_eq!(text[..pos].matches('\n').count(), 2);
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub struct ColumnInfo {
     pub constraints: Vec<Json>,
     pub quote: Option<bool>,
     pub tags: Vec<String>,
+    pub granularity: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
