@@ -180,7 +180,11 @@ impl Diagnostic {
             let _ = writeln!(out, "{pad}--> {}:{line}:{col}", loc.path);
             let src_line = loc.text.lines().nth(line - 1).unwrap_or("");
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{line} | {}", src_line.trim_end());
+            let _ = writeln!(
+                out,
+                "{}",
+                format!("{line} | {}", src_line.trim_end()).trim_end()
+            );
             let line_start = loc.start - (col_bytes(&loc.text, loc.start));
             let line_end = line_start + src_line.len();
             let caret_end = loc.end.min(line_end).max(loc.start);

@@ -12,7 +12,6 @@ pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.j
 /// The dbt version whose artifacts and behaviour weir follows.
 pub const DBT_COMPAT_VERSION: &str = "1.8.0";
 
-
 /// dbt's config defaults for a kind of node (tests have their own).
 fn config_defaults(test: bool) -> &'static [(&'static str, Json)] {
     static NODE: std::sync::OnceLock<Vec<(&'static str, Json)>> = std::sync::OnceLock::new();
@@ -93,7 +92,9 @@ impl Serialize for ConfigOut<'_> {
                     let hooks: Vec<Json> = items
                         .iter()
                         .map(|h| match h {
-                            Json::String(s) => json!({"sql": s, "transaction": true, "index": null}),
+                            Json::String(s) => {
+                                json!({"sql": s, "transaction": true, "index": null})
+                            }
                             other => other.clone(),
                         })
                         .collect();
@@ -110,7 +111,10 @@ fn relation_name(n: &Node) -> Option<String> {
     match n.resource_type {
         ResourceType::Model if n.is_ephemeral() => None,
         ResourceType::Analysis | ResourceType::Test => None,
-        _ => Some(format!("\"{}\".\"{}\".\"{}\"", n.database, n.schema, n.alias)),
+        _ => Some(format!(
+            "\"{}\".\"{}\".\"{}\"",
+            n.database, n.schema, n.alias
+        )),
     }
 }
 
@@ -148,7 +152,11 @@ impl Serialize for NodeOut<'_> {
         m.serialize_entry("unique_id", &n.unique_id)?;
         m.serialize_entry("fqn", &n.fqn)?;
         m.serialize_entry("alias", &n.alias)?;
-        let (cname, csum) = if n.checksum.is_empty() { ("none", "") } else { ("sha256", n.checksum.as_str()) };
+        let (cname, csum) = if n.checksum.is_empty() {
+            ("none", "")
+        } else {
+            ("sha256", n.checksum.as_str())
+        };
         m.serialize_entry("checksum", &json!({"name": cname, "checksum": csum}))?;
         m.serialize_entry("config", &ConfigOut(n))?;
         m.serialize_entry("tags", &n.tags())?;
@@ -168,23 +176,55 @@ impl Serialize for NodeOut<'_> {
         if seed {
             m.serialize_entry("raw_code", "")?;
             m.serialize_entry("root_path", &())?;
-            m.serialize_entry("depends_on", &DependsOn { macros: &n.depends_on_macros, nodes: None })?;
+            m.serialize_entry(
+                "depends_on",
+                &DependsOn {
+                    macros: &n.depends_on_macros,
+                    nodes: None,
+                },
+            )?;
             return m.end();
         }
         m.serialize_entry("raw_code", &*n.raw_code)?;
         m.serialize_entry("language", "sql")?;
-        let refs: Vec<RefOut> = n.refs.iter().map(|r| RefOut { name: &r.name, package: &r.package, version: &r.version }).collect();
+        let refs: Vec<RefOut> = n
+            .refs
+            .iter()
+            .map(|r| RefOut {
+                name: &r.name,
+                package: &r.package,
+                version: &r.version,
+            })
+            .collect();
         m.serialize_entry("refs", &refs)?;
-        let sources: Vec<[&str; 2]> = n.sources.iter().map(|(s, t)| [s.as_str(), t.as_str()]).collect();
+        let sources: Vec<[&str; 2]> = n
+            .sources
+            .iter()
+            .map(|(s, t)| [s.as_str(), t.as_str()])
+            .collect();
         m.serialize_entry("sources", &sources)?;
         m.serialize_entry("metrics", &[(); 0])?;
-        m.serialize_entry("depends_on", &DependsOn { macros: &n.depends_on_macros, nodes: Some(&n.depends_on_nodes) })?;
-        m.serialize_entry("compiled_path", &n.compiled_code.as_ref().map(|_| format!("target/compiled/{}", n.compiled_path())))?;
+        m.serialize_entry(
+            "depends_on",
+            &DependsOn {
+                macros: &n.depends_on_macros,
+                nodes: Some(&n.depends_on_nodes),
+            },
+        )?;
+        m.serialize_entry(
+            "compiled_path",
+            &n.compiled_code
+                .as_ref()
+                .map(|_| format!("target/compiled/{}", n.compiled_path())),
+        )?;
         m.serialize_entry("compiled", &n.compiled_code.is_some())?;
         m.serialize_entry("compiled_code", &n.compiled_code)?;
         m.serialize_entry("extra_ctes_injected", &n.compiled_code.is_some())?;
         m.serialize_entry("extra_ctes", &[(); 0])?;
-        m.serialize_entry("contract", &json!({"enforced": n.contract_enforced, "alias_types": true, "checksum": null}))?;
+        m.serialize_entry(
+            "contract",
+            &json!({"enforced": n.contract_enforced, "alias_types": true, "checksum": null}),
+        )?;
         match n.resource_type {
             ResourceType::Model => {
                 m.serialize_entry("access", "protected")?;
@@ -252,7 +292,10 @@ pub fn source_json(s: &SourceNode) -> Json {
 /// `model` in templates: the node as dbt's Jinja sees it. Built on first use: most templates
 /// never read it, and building the full dict for every node would dominate compile time.
 pub fn node_value(n: &Node) -> Value {
-    Value::from_object(NodeView { node: n.clone(), full: std::sync::OnceLock::new() })
+    Value::from_object(NodeView {
+        node: n.clone(),
+        full: std::sync::OnceLock::new(),
+    })
 }
 
 #[derive(Debug)]
@@ -272,13 +315,28 @@ impl minijinja::value::Object for NodeView {
             "alias" => Value::from(n.alias.clone()),
             "schema" => Value::from(n.schema.clone()),
             "database" => Value::from(n.database.clone()),
-            "version" => n.version.clone().map(Value::from).unwrap_or(Value::from(())),
-            other => return self.full.get_or_init(|| Value::from_serialize(node_json(n))).get_attr(other).ok().filter(|v| !v.is_undefined()),
+            "version" => n
+                .version
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::from(())),
+            other => {
+                return self
+                    .full
+                    .get_or_init(|| Value::from_serialize(node_json(n)))
+                    .get_attr(other)
+                    .ok()
+                    .filter(|v| !v.is_undefined())
+            }
         })
     }
     fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
-        let full = self.full.get_or_init(|| Value::from_serialize(node_json(&self.node)));
-        minijinja::value::Enumerator::Values(full.try_iter().map(|i| i.collect()).unwrap_or_default())
+        let full = self
+            .full
+            .get_or_init(|| Value::from_serialize(node_json(&self.node)));
+        minijinja::value::Enumerator::Values(
+            full.try_iter().map(|i| i.collect()).unwrap_or_default(),
+        )
     }
 }
 
@@ -298,9 +356,13 @@ pub fn manifest_text(project: &Project, m: &Manifest, invocation_id: &str) -> St
         })
         .collect();
     let mut doc = manifest_json_with_nodes(project, m, invocation_id, Map::new());
-    doc.as_object_mut().unwrap().insert("nodes".into(), json!("__WEIR_NODES__"));
+    doc.as_object_mut()
+        .unwrap()
+        .insert("nodes".into(), json!("__WEIR_NODES__"));
     let text = doc.to_string();
-    let (before, after) = text.split_once("\"__WEIR_NODES__\"").expect("marker is present");
+    let (before, after) = text
+        .split_once("\"__WEIR_NODES__\"")
+        .expect("marker is present");
     let total = before.len() + after.len() + nodes.iter().map(|b| b.len() + 1).sum::<usize>() + 2;
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(before.as_bytes());

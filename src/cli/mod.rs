@@ -473,8 +473,23 @@ fn cmd_ls(args: &LsArgs) -> Result<ExitCode> {
     crate::graph::Dag::build(&parsed.manifest)?;
     let m = &parsed.manifest;
     // dbt ls lists every resource type but analyses unless --resource-type says otherwise.
-    let default_types: Vec<String> = ["model", "seed", "snapshot", "test", "source", "exposure", "unit_test"].iter().map(|s| s.to_string()).collect();
-    let types = if args.resource_type.is_empty() { &default_types } else { &args.resource_type };
+    let default_types: Vec<String> = [
+        "model",
+        "seed",
+        "snapshot",
+        "test",
+        "source",
+        "exposure",
+        "unit_test",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let types = if args.resource_type.is_empty() {
+        &default_types
+    } else {
+        &args.resource_type
+    };
     let (ids, warnings) = select(&project, m, &args.selection, types)?;
     print_warnings(&warnings, args.project.quiet);
     let mut lines = Vec::new();

@@ -146,10 +146,19 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     let resolver: Arc<dyn Resolver> =
         Arc::new(CompileResolver::new(&manifest, jinja.shared.quoting));
     // `graph` costs a full serialization of the manifest: build it only if a template reads it.
-    let reads_graph = manifest.nodes.values().any(|n| n.raw_code.contains("graph"))
-        || manifest.macros.values().any(|m| m.macro_sql.contains("graph"));
+    let reads_graph = manifest
+        .nodes
+        .values()
+        .any(|n| n.raw_code.contains("graph"))
+        || manifest
+            .macros
+            .values()
+            .any(|m| m.macro_sql.contains("graph"));
     let graph = if reads_graph {
-        Value::from_object(LazyGraph { json: Arc::new(graph_json(&manifest)), value: OnceLock::new() })
+        Value::from_object(LazyGraph {
+            json: Arc::new(graph_json(&manifest)),
+            value: OnceLock::new(),
+        })
     } else {
         parse::empty_graph()
     };

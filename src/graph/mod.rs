@@ -64,9 +64,11 @@ impl Dag {
                 cur = next;
             }
             let names: Vec<String> = order.iter().map(|i| self.graph[*i].clone()).collect();
+            let short = |id: &String| m.nodes.get(id).map_or(id.clone(), |n| n.name.clone());
+            let shown: Vec<String> = names.iter().map(short).collect();
             let mut d = Diagnostic::error(
                 "E305",
-                format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
+                format!("dependency cycle: {} -> {}", shown.join(" -> "), shown[0]),
             );
             for (i, id) in names.iter().enumerate() {
                 let next = &names[(i + 1) % names.len()];

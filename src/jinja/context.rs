@@ -53,6 +53,9 @@ pub struct MacroDef {
     /// The macro's own source text, for the manifest.
     pub raw_code: String,
     pub arguments: Vec<String>,
+    /// A macro whose block does not compile: the error is raised where it is called, so the
+    /// message names the caller too.
+    pub broken: Option<Diagnostic>,
 }
 
 #[derive(Debug, Default)]
@@ -209,6 +212,9 @@ impl Object for MacroFn {
 
     fn call(self: &Arc<Self>, state: &State, args: &[Value]) -> Result<Value, Error> {
         let def = &self.0;
+        if let Some(d) = &def.broken {
+            return Err(diag_err(d.clone()));
+        }
         let ctx = current_ctx(state)?;
         if let Some(rec) = &ctx.scope.recorder {
             rec.macros.lock().unwrap().insert(def.unique_id.clone());

@@ -111,17 +111,24 @@ impl Jinja {
         }
         for (package, display, original_file_path, text) in files {
             let rw = rewrite::macro_file(&text);
-            // The whole file once, so a syntax error outside any macro is still reported.
-            if let Err(e) = minijinja::Environment::new().template_from_named_str(&display, &rw.text) {
-                let map = rw.map.clone();
-                return Err(convert_error_with(&e, &|n| (n == display).then(|| (display.clone(), text.clone(), Some(map.clone())))).into());
-            }
             for m in &rw.macros {
                 let template = format!("{display}#{}", m.name);
                 let (block, map) = rewrite::macro_block(&text, m);
-                env.add_template_owned(template.clone(), block).map_err(|e| {
-                    convert_error_with(&e, &|n| (n == template).then(|| (display.clone(), text.clone(), Some(map.clone()))))
-                })?;
+                let broken = env
+                    .add_template_owned(template.clone(), block)
+                    .err()
+                    .map(|e| {
+                        let mut d = convert_error_with(&e, &|n| {
+                            (n == template)
+                                .then(|| (display.clone(), text.clone(), Some(map.clone())))
+                        });
+                        d.message = d.message.replacen(
+                            "Jinja syntax error",
+                            &format!("Jinja syntax error in macro '{}'", m.name),
+                            1,
+                        );
+                        d
+                    });
                 let def = MacroDef {
                     package: package.clone(),
                     name: m.name.clone(),
@@ -131,9 +138,21 @@ impl Jinja {
                     unique_id: format!("macro.{package}.{}", m.name),
                     raw_code: text[m.start..m.end].to_string(),
                     arguments: macro_arguments(&text[m.start..m.end]),
+                    broken,
                 };
-                registry.by_package.entry(package.clone()).or_default().insert(m.name.clone(), Arc::new(def));
-                sources.insert(template, TemplateSource { display: display.clone(), original: text.clone(), map: Some(map) });
+                registry
+                    .by_package
+                    .entry(package.clone())
+                    .or_default()
+                    .insert(m.name.clone(), Arc::new(def));
+                sources.insert(
+                    template,
+                    TemplateSource {
+                        display: display.clone(),
+                        original: text.clone(),
+                        map: Some(map),
+                    },
+                );
             }
         }
 
@@ -293,6 +312,37 @@ impl Jinja {
         err: &minijinja::Error,
         node: Option<(&str, &Arc<str>, Option<OffsetMap>)>,
     ) -> Diagnostic {
+        let mut d = self.convert_error_raw(err, node);
+        // minijinja says "unknown function: x is unknown"; say it as dbt users need it.
+        if d.code == "E203" && d.help.is_none() {
+            let name = d
+                .message
+                .split("unknown function: ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string);
+            if let Some(name) = name {
+                let names = self
+                    .shared
+                    .registry
+                    .all_names()
+                    .filter(|n| !n.contains("__"));
+                d.message =
+                    format!("'{name}' is undefined: no macro, variable or function has that name");
+                d.help = Some(match crate::diagnostics::closest(&name, names) {
+                    Some(c) => format!("did you mean '{c}'?"),
+                    None => "define it in macros/, or install the package that provides it under dbt_packages/".into(),
+                });
+            }
+        }
+        d
+    }
+
+    fn convert_error_raw(
+        &self,
+        err: &minijinja::Error,
+        node: Option<(&str, &Arc<str>, Option<OffsetMap>)>,
+    ) -> Diagnostic {
         convert_error_with(err, &|name| {
             if let Some((display, text, map)) = &node {
                 if name == *display {
@@ -439,7 +489,15 @@ fn convert_error_with(err: &minijinja::Error, lookup: &SourceLookup) -> Diagnost
             Some(loc)
         })
         .collect();
-    if let Some(primary) = located.last() {
+    if diag.location.is_some() {
+        // The diagnostic already points at its own place (a broken macro): every frame is a
+        // caller.
+        for outer in located.iter().rev() {
+            let (l, c) = outer.line_col();
+            diag.notes
+                .push(format!("called from {}:{l}:{c}", outer.path));
+        }
+    } else if let Some(primary) = located.last() {
         diag.location = Some(primary.clone());
         for outer in located.iter().rev().skip(1) {
             let (l, c) = outer.line_col();

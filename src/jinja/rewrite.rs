@@ -172,7 +172,12 @@ pub fn macro_block(text: &str, m: &FoundMacro) -> (String, OffsetMap) {
     out.extend(std::iter::repeat_n(' ', col));
     let prefix = out.len();
     out.push_str(&rw.text);
-    let mut edits = vec![Edit { orig_start: 0, orig_end: m.start, new_start: 0, new_end: prefix }];
+    let mut edits = vec![Edit {
+        orig_start: 0,
+        orig_end: m.start,
+        new_start: 0,
+        new_end: prefix,
+    }];
     edits.extend(rw.map.edits.iter().map(|e| Edit {
         orig_start: e.orig_start + m.start,
         orig_end: e.orig_end + m.start,

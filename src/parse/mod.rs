@@ -67,7 +67,10 @@ struct SchemaDoc {
 pub fn timing(label: &str, since: &mut std::time::Instant) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("WEIR_TIMINGS").is_some()) {
-        eprintln!("[timing] {label}: {:.1} ms", since.elapsed().as_secs_f64() * 1000.0);
+        eprintln!(
+            "[timing] {label}: {:.1} ms",
+            since.elapsed().as_secs_f64() * 1000.0
+        );
     }
     *since = std::time::Instant::now();
 }
@@ -225,8 +228,8 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         ) {
             if let Some(prev) = by_name.insert((n.package_name.clone(), n.name.clone()), n) {
                 return Err(Diagnostic::error("E106", format!("two resources are named '{}': {} and {}", n.name, prev.display_path, n.display_path))
-                    .at(Location::new(n.display_path.clone(), n.raw_code.clone(), 0, 0))
-                    .help("names must be unique within a project: rename one file, or set a different `alias` and name")
+                    .note(format!("also defined in {}", prev.display_path))
+                    .help("model names must be unique within a project: rename one of the files (set `alias` in its config if the table name must stay the same)")
                     .into());
             }
         }
@@ -266,7 +269,12 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                         loader: src.loader.clone().unwrap_or_default(),
                         loaded_at_field: t.loaded_at_field.clone().or(src.loaded_at_field.clone()),
                         freshness: t.freshness.clone().or(src.freshness.clone()),
-                        quoting: src.quoting.clone().into_iter().chain(t.quoting.clone()).collect(),
+                        quoting: src
+                            .quoting
+                            .clone()
+                            .into_iter()
+                            .chain(t.quoting.clone())
+                            .collect(),
                         columns: columns(&t.columns),
                         meta: src.meta.clone().into_iter().chain(t.meta.clone()).collect(),
                         tags,
@@ -306,7 +314,10 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                     w.push(
                         Diagnostic::warning("W101", format!("unknown config key '{key}' in {} '{}'", n.resource_type.as_str(), n.name))
                             .at(find_in(&n.display_path, &n.raw_code, key))
-                            .help("weir keeps it in the node's config, but no materialization reads it; check the spelling"),
+                            .help(match closest(key, cfg::KNOWN_KEYS.iter().copied()) {
+                                Some(c) => format!("did you mean '{c}'?"),
+                                None => "weir keeps it in the node's config, but no materialization reads it; custom keys belong under `meta:`".into(),
+                            }),
                     );
                 }
             }
@@ -322,6 +333,20 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         let (n, w) = r?;
         warnings.extend(w);
         parsed_nodes.push(n);
+    }
+    // A macro that does not compile is reported where it is called; one nobody calls is
+    // still an error, as in dbt.
+    let mut broken: Vec<&Diagnostic> = jinja
+        .shared
+        .registry
+        .by_package
+        .values()
+        .flat_map(|m| m.values())
+        .filter_map(|d| d.broken.as_ref())
+        .collect();
+    broken.sort_by_key(|d| d.location.as_ref().map(|l| (l.path.clone(), l.start)));
+    if let Some(d) = broken.first() {
+        return Err((*d).clone().into());
     }
 
     timing("parse render", &mut t);
@@ -1108,7 +1133,11 @@ pub fn eval_test_kwarg(
 /// The kwargs weir itself generates (`{{ get_where_subquery(ref('x')) }}`) and plain
 /// `ref('x')` / `source('a', 'b')` arguments resolve without Jinja when the project does not
 /// override `get_where_subquery`: same result, a fraction of the cost, for every generic test.
-fn fast_relation_kwarg(jinja: &Jinja, s: &str, scope: &Arc<Scope>) -> Option<std::result::Result<Value, Diagnostic>> {
+fn fast_relation_kwarg(
+    jinja: &Jinja,
+    s: &str,
+    scope: &Arc<Scope>,
+) -> Option<std::result::Result<Value, Diagnostic>> {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
         regex::Regex::new(r#"^\s*(\{\{\s*get_where_subquery\(\s*)?(ref|source)\(\s*'([^'"]+)'\s*(?:,\s*'([^'"]+)'\s*)?\)(\s*\)\s*\}\})?\s*$"#).unwrap()
@@ -1119,15 +1148,30 @@ fn fast_relation_kwarg(jinja: &Jinja, s: &str, scope: &Arc<Scope>) -> Option<std
         return None;
     }
     let reg = &jinja.shared.registry;
-    if wrapped && reg.by_package.iter().any(|(p, m)| p != context::INTERNAL_PACKAGE && m.keys().any(|k| k.ends_with("get_where_subquery"))) {
+    if wrapped
+        && reg.by_package.iter().any(|(p, m)| {
+            p != context::INTERNAL_PACKAGE && m.keys().any(|k| k.ends_with("get_where_subquery"))
+        })
+    {
         return None;
     }
-    let (a, b) = (cap[3].to_string(), cap.get(4).map(|m| m.as_str().to_string()));
+    let (a, b) = (
+        cap[3].to_string(),
+        cap.get(4).map(|m| m.as_str().to_string()),
+    );
     let rel = if &cap[2] == "ref" {
         let f = scope.vars.get("ref")?.downcast_object_ref::<RefFn>()?;
         let call = match b {
-            Some(name) => RefCall { package: Some(a), name, version: None },
-            None => RefCall { package: None, name: a, version: None },
+            Some(name) => RefCall {
+                package: Some(a),
+                name,
+                version: None,
+            },
+            None => RefCall {
+                package: None,
+                name: a,
+                version: None,
+            },
         };
         let rel = match f.resolver.resolve_ref(&f.package, &call) {
             Ok(r) => r,
@@ -1138,7 +1182,10 @@ fn fast_relation_kwarg(jinja: &Jinja, s: &str, scope: &Arc<Scope>) -> Option<std
         }
         rel
     } else {
-        let f = scope.vars.get("source")?.downcast_object_ref::<SourceFn>()?;
+        let f = scope
+            .vars
+            .get("source")?
+            .downcast_object_ref::<SourceFn>()?;
         let table = b?;
         let rel = match f.resolver.resolve_source(&a, &table) {
             Ok(r) => r,
@@ -1150,9 +1197,14 @@ fn fast_relation_kwarg(jinja: &Jinja, s: &str, scope: &Arc<Scope>) -> Option<std
         rel
     };
     if wrapped {
-        let cfg = scope.vars.get("config")?.downcast_object_ref::<ConfigObj>()?;
+        let cfg = scope
+            .vars
+            .get("config")?
+            .downcast_object_ref::<ConfigObj>()?;
         if let Some(Json::String(w)) = cfg.base.get("where") {
-            return Some(Ok(Value::from(format!("(select * from {rel} where {w}) dbt_subquery"))));
+            return Some(Ok(Value::from(format!(
+                "(select * from {rel} where {w}) dbt_subquery"
+            ))));
         }
     }
     Some(Ok(Value::from_object(rel)))
@@ -1266,8 +1318,14 @@ impl Resolver for ParseResolver {
                 "E303",
                 format!("source('{source}', '{table}') is not defined in any YAML file"),
             );
+            let tables: Vec<&str> = self
+                .source_tables
+                .iter()
+                .filter_map(|t| t.strip_prefix(&format!("{source}.")))
+                .collect();
             d = match closest(&wanted, self.source_tables.iter().map(String::as_str)) {
                 Some(c) => d.help(format!("did you mean '{c}'?")),
+                None if !tables.is_empty() => d.help(format!("source '{source}' has no table '{table}'; its tables: {}", tables.join(", "))),
                 None => d.help(format!("declare it under `sources:` in a .yml file: a source named '{source}' with a table '{table}'")),
             };
             return Err(d);

@@ -32,18 +32,23 @@ pub struct ProfileRequest<'a> {
     pub threads: Option<usize>,
 }
 
-/// dbt's search order: `--profiles-dir`, `DBT_PROFILES_DIR`, the project dir, `~/.dbt`.
+/// dbt's search order: `--profiles-dir`, else `DBT_PROFILES_DIR`, else the project dir, then
+/// `~/.dbt`. An explicit directory is the only one searched.
 fn find_profiles(req: &ProfileRequest) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(d) = req.profiles_dir {
-        dirs.push(d.to_path_buf());
-    } else if let Ok(d) = std::env::var("DBT_PROFILES_DIR") {
-        dirs.push(PathBuf::from(d));
-    }
-    dirs.push(req.project_dir.to_path_buf());
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".dbt"));
-    }
+    let explicit = req
+        .profiles_dir
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("DBT_PROFILES_DIR").map(PathBuf::from));
+    let dirs: Vec<PathBuf> = match explicit {
+        Some(d) => vec![d],
+        None => {
+            let mut dirs = vec![req.project_dir.to_path_buf()];
+            if let Some(home) = std::env::var_os("HOME") {
+                dirs.push(PathBuf::from(home).join(".dbt"));
+            }
+            dirs
+        }
+    };
     dirs.into_iter()
         .map(|d| d.join("profiles.yml"))
         .find(|p| p.is_file())

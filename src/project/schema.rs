@@ -189,18 +189,42 @@ fn shape_error(
     err: &serde_yaml::Error,
 ) -> crate::diagnostics::Error {
     let full = err.to_string();
+    // Shape errors come from serde ("invalid type", "missing field", ...); everything else is
+    // the YAML scanner, whose message says where the broken construct started.
+    let is_shape = [
+        "invalid type",
+        "missing field",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ]
+    .iter()
+    .any(|k| full.contains(k));
     let msg = full.split(" at line ").next().unwrap_or(&full).to_string();
-    let (code, what) = if msg.contains("invalid type")
-        || msg.contains("missing field")
-        || msg.contains("expected") && !msg.contains("did not find")
-    {
+    let (code, what) = if is_shape {
         ("E103", "YAML of the wrong shape")
     } else {
         ("E102", "invalid YAML")
     };
     let mut d = Diagnostic::error(code, format!("{what}: {msg}"));
-    if let Some(loc) = err.location() {
-        let start = crate::diagnostics::offset_of(text, loc.line(), loc.column());
+    // "while scanning a quoted scalar at line 4 column 18": point at where it started.
+    static STARTED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let started = STARTED.get_or_init(|| {
+        regex::Regex::new(r"while (scanning|parsing) ([a-z ]+?) at line (\d+) column (\d+)")
+            .unwrap()
+    });
+    let position = match started.captures(&full) {
+        Some(c) => {
+            d.message = format!("{what}: {msg}, while {} {}", &c[1], &c[2]);
+            if c[2].contains("quoted scalar") {
+                d = d.help("close the string with a matching quote");
+            }
+            Some((c[3].parse().unwrap_or(1), c[4].parse().unwrap_or(1)))
+        }
+        None => err.location().map(|l| (l.line(), l.column())),
+    };
+    if let Some((line, col)) = position {
+        let start = crate::diagnostics::offset_of(text, line, col).min(text.trim_end().len());
         let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
         d = d.at(Location::new(
             display,

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what the checks need, then runs them all.
+#   1. cargo fmt --check
+#   2. the manifests written for example_project and the jaffle_shop-shaped fixture validate
+#      against dbt's published manifest v12 schema
+#   3. the Rust tests (unit tests and the end-to-end binary tests/it), last so their summary
+#      closes the output
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo fmt --all -- --check
+cargo build --locked
+
+if [[ -f scripts/check_manifest_schema.py ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-check.txt
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  for p in example_project tests/fixtures/jaffle_like; do
+    cp -a "$p" "$work/$(basename "$p")"
+    rm -rf "$work/$(basename "$p")/target"
+    target/debug/weir compile -q --project-dir "$work/$(basename "$p")"
+    python3 scripts/check_manifest_schema.py "$work/$(basename "$p")/target/manifest.json"
+  done
+fi
+
+cargo test --locked
