@@ -131,17 +131,26 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
 
     timing("jinja env + docs", &mut t);
     // Schema YAML.
-    let mut schema_docs = Vec::new();
-    for p in &project.packages {
-        for f in p.files.iter().filter(|f| f.kind == FileKind::Schema) {
-            let doc = schema::parse(&f.display, &f.text)?;
-            schema_docs.push(SchemaDoc {
+    let schema_files: Vec<(&Package, &SourceFile)> = project
+        .packages
+        .iter()
+        .flat_map(|p| {
+            p.files
+                .iter()
+                .filter(|f| f.kind == FileKind::Schema)
+                .map(move |f| (p, f))
+        })
+        .collect();
+    let schema_docs: Vec<SchemaDoc> = schema_files
+        .par_iter()
+        .map(|(p, f)| {
+            Ok(SchemaDoc {
                 package: p.name.clone(),
-                file: f.clone(),
-                doc,
-            });
-        }
-    }
+                file: (*f).clone(),
+                doc: schema::parse(&f.display, &f.text)?,
+            })
+        })
+        .collect::<Result<_>>()?;
     let mut patches: HashMap<(String, ResourceType, String), Patched> = HashMap::new();
     for sd in &schema_docs {
         for (rt, list) in [
@@ -192,21 +201,31 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
     timing("schema yaml", &mut t);
     // Nodes from files.
     let root_pkg = project.root_package();
-    let mut pending: Vec<Node> = Vec::new();
-    for p in &project.packages {
-        for f in &p.files {
-            let rt = match f.kind {
-                FileKind::Model => ResourceType::Model,
-                FileKind::Seed => ResourceType::Seed,
-                FileKind::Snapshot => ResourceType::Snapshot,
-                FileKind::Analysis => ResourceType::Analysis,
-                FileKind::SingularTest => ResourceType::Test,
-                _ => continue,
-            };
-            if rt == ResourceType::Snapshot {
-                for (name, text) in snapshot_blocks(f)? {
-                    pending.push(new_node(project, p, root_pkg, f, rt, &name, text));
-                }
+    let node_files: Vec<(&Package, &SourceFile, ResourceType)> = project
+        .packages
+        .iter()
+        .flat_map(|p| {
+            p.files.iter().filter_map(move |f| {
+                let rt = match f.kind {
+                    FileKind::Model => ResourceType::Model,
+                    FileKind::Seed => ResourceType::Seed,
+                    FileKind::Snapshot => ResourceType::Snapshot,
+                    FileKind::Analysis => ResourceType::Analysis,
+                    FileKind::SingularTest => ResourceType::Test,
+                    _ => return None,
+                };
+                Some((p, f, rt))
+            })
+        })
+        .collect();
+    let pending: Vec<Vec<Node>> = node_files
+        .par_iter()
+        .map(|(p, f, rt)| {
+            if *rt == ResourceType::Snapshot {
+                Ok(snapshot_blocks(f)?
+                    .into_iter()
+                    .map(|(name, text)| new_node(project, p, root_pkg, f, *rt, &name, text))
+                    .collect())
             } else {
                 let stem = f
                     .resource_path
@@ -214,10 +233,19 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                     .next()
                     .unwrap_or(&f.resource_path);
                 let name = stem.rsplit_once('.').map_or(stem, |(n, _)| n).to_string();
-                pending.push(new_node(project, p, root_pkg, f, rt, &name, f.text.clone()));
+                Ok(vec![new_node(
+                    project,
+                    p,
+                    root_pkg,
+                    f,
+                    *rt,
+                    &name,
+                    f.text.clone(),
+                )])
             }
-        }
-    }
+        })
+        .collect::<Result<_>>()?;
+    let mut pending: Vec<Node> = pending.into_iter().flatten().collect();
 
     // Duplicate names among models, seeds and snapshots of a package are an error, as in dbt.
     let mut by_name: HashMap<(String, String), &Node> = HashMap::new();
@@ -351,7 +379,8 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
 
     timing("parse render", &mut t);
     // Generic tests from YAML.
-    let mut test_nodes = Vec::new();
+    // (schema file, target, column, entry) for every test entry, then built in parallel.
+    let mut entries: Vec<(&SchemaDoc, TestTarget, Option<&str>, &Json)> = Vec::new();
     for sd in &schema_docs {
         for (rt, list) in [
             (ResourceType::Model, &sd.doc.models),
@@ -359,38 +388,39 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             (ResourceType::Snapshot, &sd.doc.snapshots),
         ] {
             for patch in list {
-                let target = TestTarget::Node {
+                let target = || TestTarget::Node {
                     name: patch.name.clone(),
                     rt,
                 };
-                for t in patch.all_tests() {
-                    test_nodes.push(generic_test(project, sd, &target, None, t)?);
-                }
+                entries.extend(patch.all_tests().map(|t| (sd, target(), None, t)));
                 for c in &patch.columns {
-                    for t in c.all_tests() {
-                        test_nodes.push(generic_test(project, sd, &target, Some(&c.name), t)?);
-                    }
+                    entries.extend(
+                        c.all_tests()
+                            .map(|t| (sd, target(), Some(c.name.as_str()), t)),
+                    );
                 }
             }
         }
         for src in &sd.doc.sources {
             for table in &src.tables {
-                let target = TestTarget::Source {
+                let target = || TestTarget::Source {
                     source: src.name.clone(),
                     table: table.name.clone(),
                 };
-                for t in table.all_tests() {
-                    test_nodes.push(generic_test(project, sd, &target, None, t)?);
-                }
+                entries.extend(table.all_tests().map(|t| (sd, target(), None, t)));
                 for c in &table.columns {
-                    for t in c.all_tests() {
-                        test_nodes.push(generic_test(project, sd, &target, Some(&c.name), t)?);
-                    }
+                    entries.extend(
+                        c.all_tests()
+                            .map(|t| (sd, target(), Some(c.name.as_str()), t)),
+                    );
                 }
             }
         }
     }
-    timing("generic tests built", &mut t);
+    let test_nodes: Vec<Node> = entries
+        .par_iter()
+        .map(|(sd, target, column, t)| generic_test(project, sd, target, *column, t))
+        .collect::<Result<_>>()?;
     // Test kwargs are evaluated in the parse phase to find what the test depends on.
     let test_results: Vec<Result<Node>> = test_nodes
         .into_par_iter()
@@ -936,6 +966,7 @@ fn snapshot_blocks(f: &SourceFile) -> Result<Vec<(String, Arc<str>)>> {
 // ---------------------------------------------------------------------------------------------
 // Generic tests
 
+#[derive(Clone)]
 enum TestTarget {
     Node { name: String, rt: ResourceType },
     Source { source: String, table: String },
