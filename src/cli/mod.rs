@@ -328,7 +328,7 @@ pub fn select(
     let selectors = if selectors_path.is_file() {
         let text = std::fs::read_to_string(&selectors_path)
             .map_err(|e| crate::diagnostics::io_error("read", &selectors_path, e))?;
-        selectors_yml::parse_selectors(&text).map_err(|e| to_err(e))?
+        selectors_yml::parse_selectors(&text).map_err(to_err)?
     } else {
         Default::default()
     };

@@ -101,13 +101,7 @@ impl MacroRegistry {
             for prefix in DISPATCH_PREFIXES {
                 let candidate = format!("{prefix}__{name}");
                 let found = match package {
-                    Some(p) => self.get(p, &candidate).or_else(|| {
-                        if p == INTERNAL_PACKAGE {
-                            None
-                        } else {
-                            None
-                        }
-                    }),
+                    Some(p) => self.get(p, &candidate),
                     None => self.resolve(from_package, &candidate),
                 };
                 if let Some(m) = found {
@@ -700,8 +694,11 @@ impl Object for VarFn {
 /// `adapter`: dispatch, quoting and (until an engine runs) empty introspection.
 pub struct Adapter {
     pub shared_quoting: Quoting,
-    pub exists: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
+    pub exists: RelationExists,
 }
+
+/// Whether `schema.identifier` exists in the warehouse.
+pub type RelationExists = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 impl fmt::Debug for Adapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

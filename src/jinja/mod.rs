@@ -406,15 +406,18 @@ fn macro_arguments(block: &str) -> Vec<String> {
 /// Template name -> (path shown to users, original text, offset map back to it).
 type SourceLookup<'a> = dyn Fn(&str) -> Option<(String, Arc<str>, Option<OffsetMap>)> + 'a;
 
+/// One template frame of an error chain: name, span, line, detail.
+type Frame = (
+    String,
+    Option<std::ops::Range<usize>>,
+    Option<usize>,
+    String,
+);
+
 fn convert_error_with(err: &minijinja::Error, lookup: &SourceLookup) -> Diagnostic {
     // Walk the chain: our own diagnostic (from ref/source/config/...) gives code and help; each
     // minijinja error with a template name is a frame, innermost last.
-    let mut frames: Vec<(
-        String,
-        Option<std::ops::Range<usize>>,
-        Option<usize>,
-        String,
-    )> = Vec::new();
+    let mut frames: Vec<Frame> = Vec::new();
     let mut ours: Option<Diagnostic> = None;
     let mut innermost_msg = String::new();
     let mut kind = err.kind();

@@ -4,8 +4,8 @@
 //! (project tree, then YAML `config:`, then the file's `config()`, as dbt orders them); and each
 //! node gets its database, schema and alias.
 
+pub mod generic_tests;
 pub mod nodes;
-pub mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -763,7 +763,7 @@ fn columns(defs: &[ColumnDef]) -> IndexMap<String, ColumnInfo> {
         .collect()
 }
 
-fn tree_for<'a>(file: &'a crate::project::ProjectFile, rt: ResourceType) -> &'a Json {
+fn tree_for(file: &crate::project::ProjectFile, rt: ResourceType) -> &Json {
     match rt {
         ResourceType::Seed => &file.seeds,
         ResourceType::Snapshot => &file.snapshots,
@@ -979,7 +979,7 @@ fn generic_test(
     column: Option<&str>,
     entry: &Json,
 ) -> Result<Node> {
-    let e = tests::parse_entry(entry).map_err(|m| {
+    let e = generic_tests::parse_entry(entry).map_err(|m| {
         Diagnostic::error("E103", format!("invalid test definition: {m}"))
             .at(find_in(
                 &sd.file.display,
@@ -1016,7 +1016,7 @@ fn generic_test(
     }
     let (short, full) = match &e.custom_name {
         Some(n) => (n.clone(), n.clone()),
-        None => tests::synthesize_names(&test_type, &target_name, &args),
+        None => generic_tests::synthesize_names(&test_type, &target_name, &args),
     };
     let mut metadata = Map::new();
     metadata.insert("name".into(), Json::String(e.name.clone()));
@@ -1025,7 +1025,7 @@ fn generic_test(
         "namespace".into(),
         e.namespace.clone().map(Json::String).unwrap_or(Json::Null),
     );
-    let hash = tests::test_hash(&full, &Json::Object(metadata));
+    let hash = generic_tests::test_hash(&full, &Json::Object(metadata));
     let pkg = &sd.package;
     let mut fqn = vec![pkg.clone()];
     fqn.extend(yml_dirs(&sd.file.resource_path));

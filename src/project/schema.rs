@@ -167,7 +167,7 @@ pub struct UnitTestDef {
 }
 
 fn string_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
-    Ok(Vec::<String>::deserialize(d)?)
+    Vec::<String>::deserialize(d)
 }
 
 /// Parse one schema file. An empty file is an empty schema, as in dbt.

@@ -1,0 +1,399 @@
+//! The warehouse as a DataFusion catalog: `<root>/<schema>/<relation>/`.
+//!
+//! A schema is a sub-directory of the warehouse root. A relation is a sub-directory of a schema
+//! holding either a Delta table (`_delta_log/`) or a stored view (`_weir_view.json`, which wins
+//! when both exist, so that replacing one kind by the other is never seen half done). Nothing is
+//! cached: every lookup reads the directory, so relations created by this or another process are
+//! visible at once. Unquoted identifiers arrive lowercased from DataFusion; a directory whose
+//! name differs only in case is found too.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::datasource::{TableProvider, TableType, ViewTable};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::context::SessionState;
+use deltalake::DeltaTableBuilder;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The file that makes a relation directory a view.
+pub const VIEW_FILE: &str = "_weir_view.json";
+/// The Delta transaction log directory.
+pub const DELTA_LOG: &str = "_delta_log";
+
+/// What a relation in the warehouse is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    Table,
+    View,
+}
+
+/// The content of `_weir_view.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ViewDefinition {
+    /// Format version of this file.
+    #[serde(default = "one")]
+    pub format: u32,
+    /// The view's SQL, as planned when it was created.
+    pub sql: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Gives a snapshot of the engine's session state, to plan stored views with.
+pub(crate) type StateSource = Box<dyn Fn() -> Option<SessionState> + Send + Sync>;
+
+/// What the catalog, its schemas and the engine share.
+pub(crate) struct Warehouse {
+    pub root: PathBuf,
+    /// Set once the SessionContext exists (it owns the catalog, so only a weak link back).
+    pub state: OnceLock<StateSource>,
+    /// Tables registered through SQL (`CREATE TABLE` / `CREATE VIEW` statements): kept in memory
+    /// for the life of the engine only.
+    pub memory: Mutex<HashMap<(String, String), Arc<dyn TableProvider>>>,
+}
+
+impl fmt::Debug for Warehouse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Warehouse")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+impl Warehouse {
+    pub fn new(root: PathBuf) -> Self {
+        Warehouse {
+            root,
+            state: OnceLock::new(),
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn session_state(&self) -> Option<SessionState> {
+        self.state.get().and_then(|f| f())
+    }
+
+    /// The directory of a schema: the exact name, else the one directory equal ignoring case.
+    pub fn schema_dir(&self, schema: &str) -> Option<PathBuf> {
+        find_dir(&self.root, schema)
+    }
+
+    /// The directory of an existing relation (table or view).
+    pub fn relation_dir(&self, schema: &str, name: &str) -> Option<PathBuf> {
+        let schema_dir = self.schema_dir(schema)?;
+        let exact = schema_dir.join(name);
+        if kind_at(&exact).is_some() {
+            return Some(exact);
+        }
+        list_dirs(&schema_dir)
+            .into_iter()
+            .filter(|n| n.eq_ignore_ascii_case(name))
+            .map(|n| schema_dir.join(n))
+            .find(|p| kind_at(p).is_some())
+    }
+
+    /// Where a relation lives or would live: the existing directory, else one named as given
+    /// (inside the existing schema directory, if any).
+    pub fn target_dir(&self, schema: &str, name: &str) -> PathBuf {
+        if let Some(dir) = self.relation_dir(schema, name) {
+            return dir;
+        }
+        let schema_dir = self
+            .schema_dir(schema)
+            .unwrap_or_else(|| self.root.join(schema));
+        schema_dir.join(name)
+    }
+
+    pub fn kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
+        self.relation_dir(schema, name).and_then(|d| kind_at(&d))
+    }
+
+    fn memory_table(&self, schema: &str, name: &str) -> Option<Arc<dyn TableProvider>> {
+        let memory = self.memory.lock().ok()?;
+        memory.get(&(schema.to_string(), name.to_string())).cloned()
+    }
+}
+
+/// A directory's relation kind, from the files in it.
+pub fn kind_at(dir: &Path) -> Option<RelationKind> {
+    if dir.join(VIEW_FILE).is_file() {
+        Some(RelationKind::View)
+    } else if dir.join(DELTA_LOG).is_dir() {
+        Some(RelationKind::Table)
+    } else {
+        None
+    }
+}
+
+/// Sub-directory names, sorted, skipping hidden and `_`-prefixed ones.
+fn list_dirs(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.') && !n.starts_with('_'))
+        .collect();
+    names.sort();
+    names
+}
+
+fn find_dir(parent: &Path, name: &str) -> Option<PathBuf> {
+    let exact = parent.join(name);
+    if exact.is_dir() {
+        return Some(exact);
+    }
+    list_dirs(parent)
+        .into_iter()
+        .find(|n| n.eq_ignore_ascii_case(name))
+        .map(|n| parent.join(n))
+}
+
+pub fn read_view(dir: &Path) -> Result<ViewDefinition, String> {
+    let path = dir.join(VIEW_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
+}
+
+pub fn dir_url(dir: &Path) -> Result<Url, String> {
+    Url::from_directory_path(dir).map_err(|()| format!("not an absolute path: {}", dir.display()))
+}
+
+fn df_err(message: impl Into<String>) -> DataFusionError {
+    DataFusionError::Execution(message.into())
+}
+
+/// A table provider for the Delta table in `dir`, read at its latest version.
+pub(crate) async fn delta_provider(
+    dir: &Path,
+    state: Option<&SessionState>,
+) -> DfResult<Arc<dyn TableProvider>> {
+    let url = dir_url(dir).map_err(df_err)?;
+    let table = DeltaTableBuilder::from_url(url)
+        .and_then(|b| b.build())
+        .map_err(|e| df_err(format!("cannot open Delta table {}: {e}", dir.display())))?;
+    let mut builder = table.table_provider();
+    if let Some(state) = state {
+        table
+            .update_datafusion_session(state)
+            .map_err(|e| df_err(e.to_string()))?;
+        builder = builder.with_session(Arc::new(state.clone()));
+    }
+    builder.await
+}
+
+/// The catalog: one per engine, registered under the database name.
+#[derive(Debug)]
+pub(crate) struct WarehouseCatalog {
+    pub wh: Arc<Warehouse>,
+}
+
+impl CatalogProvider for WarehouseCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        list_dirs(&self.wh.root)
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let dir = self.wh.schema_dir(name)?;
+        let schema = dir.file_name()?.to_str()?.to_string();
+        Some(Arc::new(WarehouseSchema {
+            wh: Arc::clone(&self.wh),
+            schema,
+        }))
+    }
+
+    /// `CREATE SCHEMA x` makes the directory.
+    fn register_schema(
+        &self,
+        name: &str,
+        _schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        let dir = self.wh.root.join(name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| df_err(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(None)
+    }
+
+    /// `DROP SCHEMA x [CASCADE]` removes the directory.
+    fn deregister_schema(
+        &self,
+        name: &str,
+        cascade: bool,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        let Some(provider) = self.schema(name) else {
+            return Ok(None);
+        };
+        let Some(dir) = self.wh.schema_dir(name) else {
+            return Ok(None);
+        };
+        if !cascade && !provider.table_names().is_empty() {
+            return Err(df_err(format!(
+                "cannot drop schema {name}: it is not empty (use CASCADE)"
+            )));
+        }
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| df_err(format!("cannot remove {}: {e}", dir.display())))?;
+        Ok(Some(provider))
+    }
+}
+
+/// One schema directory.
+#[derive(Debug)]
+pub(crate) struct WarehouseSchema {
+    wh: Arc<Warehouse>,
+    /// The directory name, as on disk.
+    schema: String,
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl WarehouseSchema {
+    async fn open(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(t) = self.wh.memory_table(&self.schema, name) {
+            return Ok(Some(t));
+        }
+        let Some(dir) = self.wh.relation_dir(&self.schema, name) else {
+            return Ok(None);
+        };
+        let state = self.wh.session_state();
+        match kind_at(&dir) {
+            None => Ok(None),
+            Some(RelationKind::Table) => Ok(Some(delta_provider(&dir, state.as_ref()).await?)),
+            Some(RelationKind::View) => {
+                let def = read_view(&dir).map_err(df_err)?;
+                let state = state.ok_or_else(|| df_err("the engine is closed"))?;
+                let plan = state.create_logical_plan(&def.sql).await.map_err(|e| {
+                    df_err(format!(
+                        "view {}.{name} no longer plans: {}",
+                        self.schema,
+                        e.strip_backtrace()
+                    ))
+                })?;
+                Ok(Some(Arc::new(ViewTable::new(plan, Some(def.sql)))))
+            }
+        }
+    }
+}
+
+impl SchemaProvider for WarehouseSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .wh
+            .schema_dir(&self.schema)
+            .map(|dir| {
+                list_dirs(&dir)
+                    .into_iter()
+                    .filter(|n| kind_at(&dir.join(n)).is_some())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Ok(memory) = self.wh.memory.lock() {
+            for (schema, name) in memory.keys() {
+                if *schema == self.schema && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+
+    // The two async methods are written out the way `#[async_trait]` expands them (the crate
+    // is not a dependency of ours).
+    fn table<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        name: &'life1 str,
+    ) -> BoxFut<'async_trait, DfResult<Option<Arc<dyn TableProvider>>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.open(name))
+    }
+
+    fn table_type<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        name: &'life1 str,
+    ) -> BoxFut<'async_trait, DfResult<Option<TableType>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            if let Some(t) = self.wh.memory_table(&self.schema, name) {
+                return Ok(Some(t.table_type()));
+            }
+            Ok(self.wh.kind(&self.schema, name).map(|k| match k {
+                RelationKind::Table => TableType::Base,
+                RelationKind::View => TableType::View,
+            }))
+        })
+    }
+
+    /// `CREATE TABLE` / `CREATE VIEW` statements: in memory only.
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if self.wh.kind(&self.schema, &name).is_some() {
+            return Err(df_err(format!(
+                "relation {}.{name} already exists in the warehouse",
+                self.schema
+            )));
+        }
+        let mut memory = self.wh.memory.lock().map_err(|e| df_err(e.to_string()))?;
+        Ok(memory.insert((self.schema.clone(), name), table))
+    }
+
+    /// `DROP TABLE` / `DROP VIEW` statements: a memory table is forgotten, a stored relation's
+    /// directory is removed.
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        {
+            let mut memory = self.wh.memory.lock().map_err(|e| df_err(e.to_string()))?;
+            if let Some(t) = memory.remove(&(self.schema.clone(), name.to_string())) {
+                return Ok(Some(t));
+            }
+        }
+        let Some(dir) = self.wh.relation_dir(&self.schema, name) else {
+            return Ok(None);
+        };
+        let kind = kind_at(&dir);
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| df_err(format!("cannot remove {}: {e}", dir.display())))?;
+        // DataFusion only needs to know something was there.
+        Ok(kind.map(|_| {
+            Arc::new(datafusion::datasource::empty::EmptyTable::new(Arc::new(
+                datafusion::arrow::datatypes::Schema::empty(),
+            ))) as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.wh.memory_table(&self.schema, name).is_some()
+            || self.wh.kind(&self.schema, name).is_some()
+    }
+}

@@ -1,0 +1,239 @@
+//! Functions beyond DataFusion's own: JSON (`datafusion-functions-json`, with the `->` and
+//! `->>` operators), Spark's (`datafusion-spark`) and a few warehouse spellings.
+//!
+//! Spark functions are added only under names DataFusion does not already have: Spark's
+//! `concat`, `substring`, `like`, `date_trunc`, `abs`, ... differ from DataFusion's (which follow
+//! PostgreSQL and DuckDB, as dbt-duckdb projects expect) in null handling, argument order or
+//! return type, so DataFusion's win. What Spark adds is `date_add`, `date_sub`, `add_months`,
+//! `last_day`, `next_day`, `sha1`/`sha2`, `crc32`, `base64`, `pmod`, `url_encode`, ...
+//! DataFusion already has `nvl`, `ifnull`, `nvl2` and `coalesce`.
+//!
+//! Ours: `iff(cond, a, b)` (Snowflake; simplified to `CASE`, so only the chosen branch is
+//! evaluated) and the aggregate `count_if(cond)` (Snowflake, DuckDB, Spark).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::compute::kernels::zip::zip;
+use datafusion::arrow::compute::prep_null_mask_filter;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::execution::context::SessionState;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::expr::Case;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::type_coercion::binary::type_union_resolution;
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+/// Register everything on a session state (before the SessionContext is made from it).
+pub fn register_all(state: &mut SessionState) -> Result<()> {
+    datafusion_functions_json::register_all(state)?;
+
+    for f in datafusion_spark::all_default_scalar_functions() {
+        let taken = std::iter::once(f.name())
+            .chain(f.aliases().iter().map(String::as_str))
+            .any(|n| state.scalar_functions().contains_key(n));
+        if !taken {
+            state.register_udf(f)?;
+        }
+    }
+    for f in datafusion_spark::all_default_aggregate_functions() {
+        let taken = std::iter::once(f.name())
+            .chain(f.aliases().iter().map(String::as_str))
+            .any(|n| state.aggregate_functions().contains_key(n));
+        if !taken {
+            state.register_udaf(f)?;
+        }
+    }
+    for f in datafusion_spark::all_default_window_functions() {
+        let taken = std::iter::once(f.name())
+            .chain(f.aliases().iter().map(String::as_str))
+            .any(|n| state.window_functions().contains_key(n));
+        if !taken {
+            state.register_udwf(f)?;
+        }
+    }
+
+    if !state.scalar_functions().contains_key("iff") {
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Iff::new())))?;
+    }
+    if !state.aggregate_functions().contains_key("count_if") {
+        state.register_udaf(Arc::new(AggregateUDF::new_from_impl(CountIf::new())))?;
+    }
+    Ok(())
+}
+
+/// `iff(cond, a, b)`: `a` when `cond` is true, else `b` (a NULL condition picks `b`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Iff {
+    signature: Signature,
+}
+
+impl Iff {
+    fn new() -> Self {
+        Iff {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Iff {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "iff"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 3 {
+            return plan_err!("iff takes 3 arguments (condition, then, else)");
+        }
+        let Some(common) = type_union_resolution(&arg_types[1..]) else {
+            return plan_err!(
+                "iff: no common type for {} and {}",
+                arg_types[1],
+                arg_types[2]
+            );
+        };
+        Ok(vec![DataType::Boolean, common.clone(), common])
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[1].clone())
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let nullable = args.arg_fields[1].is_nullable() || args.arg_fields[2].is_nullable();
+        Ok(Arc::new(Field::new(
+            self.name(),
+            args.arg_fields[1].data_type().clone(),
+            nullable,
+        )))
+    }
+
+    fn simplify(&self, mut args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        if args.len() != 3 {
+            return Ok(ExprSimplifyResult::Original(args));
+        }
+        let otherwise = args.pop().map(Box::new);
+        let then = args.pop().map(Box::new);
+        let cond = args.pop().map(Box::new);
+        match (cond, then) {
+            (Some(cond), Some(then)) => Ok(ExprSimplifyResult::Simplified(Expr::Case(Case {
+                expr: None,
+                when_then_expr: vec![(cond, then)],
+                else_expr: otherwise,
+            }))),
+            _ => unreachable!("three arguments"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args)?;
+        let mask = prep_null_mask_filter(arrays[0].as_boolean());
+        Ok(ColumnarValue::Array(zip(&mask, &arrays[1], &arrays[2])?))
+    }
+}
+
+/// `count_if(cond)`: how many rows have `cond` true.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CountIf {
+    signature: Signature,
+}
+
+impl CountIf {
+    fn new() -> Self {
+        CountIf {
+            signature: Signature::exact(vec![DataType::Boolean], Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for CountIf {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "count_if"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn accumulator(&self, _acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(CountIfAccumulator { count: 0 }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format_state_name(args.name, "count"),
+            DataType::Int64,
+            false,
+        ))])
+    }
+
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+}
+
+#[derive(Debug)]
+struct CountIfAccumulator {
+    count: i64,
+}
+
+impl Accumulator for CountIfAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.count += values[0].as_boolean().true_count() as i64;
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.count -= values[0].as_boolean().true_count() as i64;
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let counts: &Int64Array = states[0].as_primitive();
+        self.count += counts.iter().flatten().sum::<i64>();
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Int64(Some(self.count))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(self.count)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
