@@ -15,6 +15,8 @@ use crate::graph::selectors_yml;
 use crate::parse::{self, Manifest, ParseOptions, ResourceType};
 use crate::project::{self, LoadOptions};
 
+mod run_cmd;
+
 #[derive(Parser, Debug)]
 #[command(name = "weir", version, about = "Compile and run dbt projects on embedded DataFusion and Delta Lake", long_about = None)]
 pub struct Cli {
@@ -33,6 +35,44 @@ pub enum Command {
     Ls(LsArgs),
     /// Remove the folders listed in clean-targets (target/ by default); never the warehouse
     Clean(ProjectArgs),
+    /// Load seeds (CSV files) into Delta tables
+    Seed(RunArgs),
+    /// Materialize models (views, tables, incremental models) in DAG order
+    Run(RunArgs),
+    /// Run data tests against the warehouse
+    Test(RunArgs),
+    /// Seeds, models and tests together in DAG order; a failing test skips what depends on its model
+    Build(RunArgs),
+    /// Print rows of a model's query, or of an inline query
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Rebuild incremental models and seeds from scratch
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Stop at the first failure
+    #[arg(long, short = 'x')]
+    pub fail_fast: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// A query to run instead of a model (plain SQL)
+    #[arg(long)]
+    pub inline: Option<String>,
+    /// Rows to print
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -128,7 +168,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn load_opts(p: &ProjectArgs) -> LoadOptions {
+pub(crate) fn load_opts(p: &ProjectArgs) -> LoadOptions {
     LoadOptions {
         project_dir: p.project_dir.clone(),
         profiles_dir: p.profiles_dir.clone(),
@@ -138,7 +178,7 @@ fn load_opts(p: &ProjectArgs) -> LoadOptions {
     }
 }
 
-fn print_warnings(warnings: &[Diagnostic], quiet: bool) {
+pub(crate) fn print_warnings(warnings: &[Diagnostic], quiet: bool) {
     if quiet {
         return;
     }
@@ -175,6 +215,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ls(args) => cmd_ls(&args),
+        Command::Seed(args) => run_cmd::cmd_run(&args, run_cmd::Mode::Seed),
+        Command::Run(args) => run_cmd::cmd_run(&args, run_cmd::Mode::Run),
+        Command::Test(args) => run_cmd::cmd_run(&args, run_cmd::Mode::Test),
+        Command::Build(args) => run_cmd::cmd_run(&args, run_cmd::Mode::Build),
+        Command::Show(args) => run_cmd::cmd_show(&args),
         Command::Clean(args) => {
             let project = project::load(&load_opts(&args))?;
             let targets = project
@@ -200,7 +245,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn configure_threads(project: &project::Project) {
+pub(crate) fn configure_threads(project: &project::Project) {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(project.target.threads.max(1))
         .build_global();

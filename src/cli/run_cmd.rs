@@ -1,0 +1,252 @@
+//! `weir seed | run | test | build | show`: compile, select, execute on the engine, print.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::{configure_threads, load_opts, print_warnings, select, RunArgs, ShowArgs};
+use crate::compile::{self, CompileOptions};
+use crate::diagnostics::{Diagnostic, Result};
+use crate::engine::Engine;
+use crate::parse::{self, Node, ParseOptions, ResourceType};
+use crate::project;
+use crate::run::{self, NodeResult, Reporter, RunOptions, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Seed,
+    Run,
+    Test,
+    Build,
+}
+
+impl Mode {
+    fn types(self) -> &'static [&'static str] {
+        match self {
+            Mode::Seed => &["seed"],
+            Mode::Run => &["model"],
+            Mode::Test => &["test"],
+            Mode::Build => &["seed", "model", "test", "snapshot"],
+        }
+    }
+}
+
+/// dbt-style lines: `1 of 8 OK created table model main.customers ..... [OK in 0.02s]`.
+struct LinePrinter {
+    quiet: bool,
+    lock: Mutex<()>,
+}
+
+impl Reporter for LinePrinter {
+    fn finished(&self, index: usize, total: usize, node: &Node, r: &NodeResult) {
+        if self.quiet && !r.status.is_failure() {
+            return;
+        }
+        let _g = self.lock.lock().unwrap();
+        let what = run::describe_node(node);
+        let verb = match (r.status, node.resource_type) {
+            (Status::Success, ResourceType::Seed) => format!("OK loaded {what}"),
+            (Status::Success, _) => format!("OK created {what}"),
+            (Status::Skipped, _) => format!("SKIP {what}"),
+            (Status::Error, _) => format!("ERROR creating {what}"),
+            (s, _) => format!("{} {what}", s.label()),
+        };
+        let tag = match r.status {
+            Status::Success => format!("[{} in {:.2}s]", r.message, r.seconds),
+            Status::Skipped => "[SKIP]".to_string(),
+            s => format!("[{} in {:.2}s]", s.label(), r.seconds),
+        };
+        let left = format!("{index} of {total} {verb} ");
+        let dots = ".".repeat(80usize.saturating_sub(left.len() + tag.len()).max(3));
+        println!("{left}{dots} {tag}");
+    }
+}
+
+pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
+    let start = Instant::now();
+    let project = project::load(&load_opts(&args.project))?;
+    configure_threads(&project);
+    let invocation = uuid::Uuid::new_v4().to_string();
+    let parsed = parse::parse(
+        &project,
+        &ParseOptions {
+            invocation_id: invocation.clone(),
+            full_refresh: args.full_refresh,
+        },
+    )?;
+    print_warnings(&parsed.warnings, args.project.quiet);
+    let types: Vec<String> = mode.types().iter().map(|s| s.to_string()).collect();
+    let (mut selected, warnings) = select(&project, &parsed.manifest, &args.selection, &types)?;
+    print_warnings(&warnings, args.project.quiet);
+    let compiled = compile::compile(
+        &project,
+        parsed,
+        &CompileOptions {
+            full_refresh: args.full_refresh,
+            only: None,
+        },
+    )?;
+    compile::write_target(&project, &compiled, &invocation)?;
+    selected.retain(|id| compiled.manifest.nodes.contains_key(id));
+    if !args.project.quiet {
+        println!("{}", super::found_line(&compiled.manifest));
+    }
+    let threads = args.project.threads.unwrap_or(project.target.threads);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::internal(e.to_string()))?;
+    let printer = Arc::new(LinePrinter {
+        quiet: args.project.quiet,
+        lock: Mutex::new(()),
+    });
+    let results = runtime.block_on(async {
+        let engine = Arc::new(
+            Engine::open(
+                &project.target.warehouse,
+                &project.target.database,
+                &project.target.schema,
+            )
+            .await?,
+        );
+        let opts = RunOptions {
+            threads,
+            full_refresh: args.full_refresh,
+            fail_fast: args.fail_fast,
+        };
+        Ok::<_, crate::diagnostics::Error>(
+            run::execute(&project, &compiled, engine, &selected, &opts, printer).await,
+        )
+    })?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let rr = run::run_results_json(
+        &results,
+        &compiled,
+        &invocation,
+        elapsed,
+        serde_json::json!({"which": format!("{mode:?}").to_lowercase()}),
+    );
+    compile::write_if_changed(
+        &project.target_dir().join("run_results.json"),
+        &rr.to_string(),
+    )?;
+    Ok(summarize(&results, &compiled, elapsed))
+}
+
+fn summarize(results: &[NodeResult], compiled: &compile::Compiled, elapsed: f64) -> ExitCode {
+    let count = |f: &dyn Fn(Status) -> bool| results.iter().filter(|r| f(r.status)).count();
+    let pass = count(&|s| matches!(s, Status::Success | Status::Pass));
+    let warn = count(&|s| s == Status::Warn);
+    let error = count(&|s| s.is_failure());
+    let skip = count(&|s| s == Status::Skipped);
+    println!();
+    println!("Finished running {} nodes in {elapsed:.2}s.", results.len());
+    for r in results.iter().filter(|r| r.status.is_failure()) {
+        let n = compiled.manifest.nodes.get(&r.unique_id);
+        let name = n.map_or(r.unique_id.as_str(), |n| n.name.as_str());
+        eprintln!();
+        eprintln!(
+            "{} in {} {name}",
+            if r.status == Status::Fail {
+                "Failure"
+            } else {
+                "Error"
+            },
+            n.map_or("node", |n| n.resource_type.as_str())
+        );
+        match &r.error {
+            Some(d) => eprint!("{}", d.render()),
+            None => eprintln!("  {}", r.message),
+        }
+        if let Some(n) = n {
+            eprintln!("  compiled code at target/compiled/{}", n.compiled_path());
+        }
+    }
+    println!();
+    println!(
+        "Done. PASS={pass} WARN={warn} ERROR={error} SKIP={skip} TOTAL={}",
+        results.len()
+    );
+    if error > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
+    let project = project::load(&load_opts(&args.project))?;
+    configure_threads(&project);
+    let invocation = uuid::Uuid::new_v4().to_string();
+    let sql = match &args.inline {
+        Some(sql) => sql.clone(),
+        None => {
+            let parsed = parse::parse(
+                &project,
+                &ParseOptions {
+                    invocation_id: invocation.clone(),
+                    full_refresh: false,
+                },
+            )?;
+            let (ids, _) = select(
+                &project,
+                &parsed.manifest,
+                &args.selection,
+                &[
+                    "model".into(),
+                    "seed".into(),
+                    "snapshot".into(),
+                    "analysis".into(),
+                ],
+            )?;
+            let ids: BTreeSet<String> = ids;
+            let Some(id) = ids.iter().next().cloned() else {
+                return Err(Diagnostic::error(
+                    "E403",
+                    "weir show needs a model: --select <model> or --inline \"select ...\"",
+                )
+                .into());
+            };
+            let compiled = compile::compile(
+                &project,
+                parsed,
+                &CompileOptions {
+                    full_refresh: false,
+                    only: Some(ids),
+                },
+            )?;
+            let n = &compiled.manifest.nodes[&id];
+            match n.resource_type {
+                ResourceType::Seed => format!("select * from {}.{}", n.schema, n.alias),
+                _ => n.compiled_code.clone().unwrap_or_default(),
+            }
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::internal(e.to_string()))?;
+    let limit = args.limit;
+    let text = runtime.block_on(async {
+        let engine = Engine::open(
+            &project.target.warehouse,
+            &project.target.database,
+            &project.target.schema,
+        )
+        .await?;
+        let batches = engine
+            .query(&format!(
+                "select * from (\n{sql}\n) weir_show limit {limit}"
+            ))
+            .await?;
+        datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .map(|t| t.to_string())
+            .map_err(|e| crate::diagnostics::Error::from(Diagnostic::error("E501", e.to_string())))
+    })?;
+    println!("{text}");
+    let _ = std::io::stdout().is_terminal();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,506 @@
+//! Run: execute selected nodes in DAG order on N concurrent workers against the engine.
+//! A failed node skips everything downstream of it; `--fail-fast` stops scheduling at the first
+//! failure. Every write is one table commit (see `engine`), so a failure leaves the previous
+//! version of a table readable. Results come back as data; `cli` prints them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value as Json};
+use tokio::task::JoinSet;
+
+use crate::compile::Compiled;
+use crate::diagnostics::{Diagnostic, Result};
+use crate::engine::Engine;
+use crate::parse::{Node, ResourceType};
+use crate::project::config::{as_string_list, get_str};
+use crate::project::Project;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+    Pass,
+    Fail,
+    Warn,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Success => "OK",
+            Status::Error => "ERROR",
+            Status::Skipped => "SKIP",
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Warn => "WARN",
+        }
+    }
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Error | Status::Fail)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub unique_id: String,
+    pub status: Status,
+    pub message: String,
+    pub seconds: f64,
+    pub rows: Option<u64>,
+    pub failures: Option<u64>,
+    pub error: Option<Diagnostic>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub threads: usize,
+    pub full_refresh: bool,
+    pub fail_fast: bool,
+}
+
+/// Events for the printer, in completion order.
+pub trait Reporter: Send + Sync {
+    fn finished(&self, index: usize, total: usize, node: &Node, result: &NodeResult);
+}
+
+fn describe(n: &Node) -> String {
+    match n.resource_type {
+        ResourceType::Seed => format!("seed file {}.{}", n.schema, n.alias),
+        ResourceType::Test => format!("test {}", n.name),
+        _ => format!("{} model {}.{}", n.materialized(), n.schema, n.alias),
+    }
+}
+
+/// Execute `selected` (unique ids) from the compiled manifest.
+pub async fn execute(
+    project: &Project,
+    compiled: &Compiled,
+    engine: Arc<Engine>,
+    selected: &BTreeSet<String>,
+    opts: &RunOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Vec<NodeResult> {
+    let m = &compiled.manifest;
+    // Runnable nodes: selected, not ephemeral (those live inside their consumers).
+    let runnable: BTreeSet<String> = selected
+        .iter()
+        .filter(|id| {
+            m.nodes
+                .get(*id)
+                .is_some_and(|n| !n.is_ephemeral() && n.resource_type != ResourceType::Analysis)
+        })
+        .cloned()
+        .collect();
+    // Dependencies among runnable nodes, looking through ephemeral models.
+    let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for id in &runnable {
+        let mut ps = BTreeSet::new();
+        let mut stack: Vec<String> = m.nodes[id].depends_on_nodes.clone();
+        while let Some(p) = stack.pop() {
+            if runnable.contains(&p) {
+                ps.insert(p);
+            } else if let Some(pn) = m.nodes.get(&p) {
+                if pn.is_ephemeral() {
+                    stack.extend(pn.depends_on_nodes.iter().cloned());
+                }
+            }
+        }
+        parents.insert(id.clone(), ps);
+    }
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, ps) in &parents {
+        for p in ps {
+            children.entry(p.clone()).or_default().push(id.clone());
+        }
+    }
+    let mut waiting: HashMap<String, usize> =
+        parents.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    let mut ready: BTreeSet<String> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let total = runnable.len();
+    let mut results: BTreeMap<String, NodeResult> = BTreeMap::new();
+    let mut running: JoinSet<NodeResult> = JoinSet::new();
+    let mut done = 0usize;
+    let mut stop = false;
+    let threads = opts.threads.max(1);
+    let project = Arc::new(project_context(project));
+    let nodes: Arc<BTreeMap<String, Node>> = Arc::new(
+        runnable
+            .iter()
+            .map(|id| (id.clone(), m.nodes[id].clone()))
+            .collect(),
+    );
+
+    while done < total {
+        while !stop && running.len() < threads {
+            let Some(id) = ready.pop_first() else { break };
+            let engine = engine.clone();
+            let nodes = nodes.clone();
+            let project = project.clone();
+            let full_refresh = opts.full_refresh;
+            running.spawn(async move {
+                let n = &nodes[&id];
+                let start = Instant::now();
+                let outcome = run_node(&engine, &project, n, full_refresh).await;
+                let seconds = start.elapsed().as_secs_f64();
+                match outcome {
+                    Ok((status, message, rows, failures)) => NodeResult {
+                        unique_id: id.clone(),
+                        status,
+                        message,
+                        seconds,
+                        rows,
+                        failures,
+                        error: None,
+                    },
+                    Err(e) => NodeResult {
+                        unique_id: id.clone(),
+                        status: Status::Error,
+                        message: e.diagnostic().message.clone(),
+                        seconds,
+                        rows: None,
+                        failures: None,
+                        error: Some(e.diagnostic().clone()),
+                    },
+                }
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let result = match joined {
+            Ok(r) => r,
+            Err(e) => NodeResult {
+                unique_id: String::new(),
+                status: Status::Error,
+                message: format!("internal error: a worker panicked: {e}"),
+                seconds: 0.0,
+                rows: None,
+                failures: None,
+                error: Some(Diagnostic::internal(format!("a worker panicked: {e}"))),
+            },
+        };
+        done += 1;
+        let id = result.unique_id.clone();
+        if let Some(n) = nodes.get(&id) {
+            reporter.finished(done, total, n, &result);
+        }
+        let failed = result.status.is_failure();
+        if failed && opts.fail_fast {
+            stop = true;
+        }
+        results.insert(id.clone(), result);
+        if failed {
+            // Everything downstream is skipped, and reported as such.
+            let mut stack = children.get(&id).cloned().unwrap_or_default();
+            while let Some(c) = stack.pop() {
+                if results.contains_key(&c) {
+                    continue;
+                }
+                waiting.remove(&c);
+                ready.remove(&c);
+                let skipped = NodeResult {
+                    unique_id: c.clone(),
+                    status: Status::Skipped,
+                    message: format!(
+                        "skipped because '{}' failed",
+                        nodes.get(&id).map_or(id.as_str(), |n| n.name.as_str())
+                    ),
+                    seconds: 0.0,
+                    rows: None,
+                    failures: None,
+                    error: None,
+                };
+                done += 1;
+                reporter.finished(done, total, &nodes[&c], &skipped);
+                results.insert(c.clone(), skipped);
+                stack.extend(children.get(&c).cloned().unwrap_or_default());
+            }
+        } else {
+            for c in children.get(&id).cloned().unwrap_or_default() {
+                if let Some(w) = waiting.get_mut(&c) {
+                    *w -= 1;
+                    if *w == 0 && !results.contains_key(&c) {
+                        ready.insert(c);
+                    }
+                }
+            }
+        }
+        if stop && running.is_empty() {
+            break;
+        }
+    }
+    // With --fail-fast, what never started is reported as skipped.
+    for id in nodes.keys() {
+        if !results.contains_key(id) {
+            results.insert(
+                id.clone(),
+                NodeResult {
+                    unique_id: id.clone(),
+                    status: Status::Skipped,
+                    message: "skipped: run stopped by --fail-fast".into(),
+                    seconds: 0.0,
+                    rows: None,
+                    failures: None,
+                    error: None,
+                },
+            );
+        }
+    }
+    results.into_values().collect()
+}
+
+/// What a node needs from the project while it runs.
+struct ProjectContext {
+    root: std::path::PathBuf,
+    packages: HashMap<String, std::path::PathBuf>,
+}
+
+fn project_context(p: &Project) -> ProjectContext {
+    ProjectContext {
+        root: p.root.clone(),
+        packages: p
+            .packages
+            .iter()
+            .map(|pk| (pk.name.clone(), pk.root.clone()))
+            .collect(),
+    }
+}
+
+type Outcome = (Status, String, Option<u64>, Option<u64>);
+
+async fn run_node(
+    engine: &Engine,
+    project: &ProjectContext,
+    n: &Node,
+    full_refresh: bool,
+) -> Result<Outcome> {
+    let sql = n.compiled_code.clone().unwrap_or_default();
+    let schema = n.schema.as_str();
+    let name = n.alias.as_str();
+    match n.resource_type {
+        ResourceType::Seed => {
+            let root = project
+                .packages
+                .get(&n.package_name)
+                .unwrap_or(&project.root);
+            let path = root.join(&n.original_file_path);
+            let delimiter = get_str(&n.config, "delimiter")
+                .and_then(|d| d.bytes().next())
+                .unwrap_or(b',');
+            let column_types: BTreeMap<String, String> = n
+                .config
+                .get("column_types")
+                .and_then(Json::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.to_lowercase(),
+                                v.as_str().unwrap_or("varchar").to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rows = engine
+                .load_seed(schema, name, &path, delimiter, &column_types)
+                .await?;
+            Ok((Status::Success, format!("INSERT {rows}"), Some(rows), None))
+        }
+        ResourceType::Test => {
+            let count_sql =
+                format!("select count(*) as failures from (\n{sql}\n) dbt_internal_test");
+            let batches = engine.query(&count_sql).await?;
+            let failures = first_u64(&batches).unwrap_or(0);
+            let severity = get_str(&n.config, "severity")
+                .unwrap_or("error")
+                .to_lowercase();
+            let status = match (failures, severity.as_str()) {
+                (0, _) => Status::Pass,
+                (_, "warn") => Status::Warn,
+                _ => Status::Fail,
+            };
+            let msg = if failures == 0 {
+                "PASS".to_string()
+            } else {
+                format!(
+                    "Got {failures} result{}, configured to fail if != 0",
+                    if failures == 1 { "" } else { "s" }
+                )
+            };
+            Ok((status, msg, None, Some(failures)))
+        }
+        ResourceType::Snapshot => Err(Diagnostic::error(
+            "E520",
+            format!(
+                "snapshot '{}': snapshots do not run yet in this version of weir",
+                n.name
+            ),
+        )
+        .help("exclude snapshots for now: --exclude resource_type:snapshot")
+        .into()),
+        _ => materialize(engine, n, &sql, full_refresh).await,
+    }
+}
+
+fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option<u64> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
+    let b = batches.iter().find(|b| b.num_rows() > 0)?;
+    let col = b.column(0);
+    if let Some(a) = col.as_primitive_opt::<Int64Type>() {
+        return (!a.is_null(0)).then(|| a.value(0) as u64);
+    }
+    col.as_primitive_opt::<UInt64Type>().map(|a| a.value(0))
+}
+
+async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -> Result<Outcome> {
+    let schema = n.schema.as_str();
+    let name = n.alias.as_str();
+    let partition_by = partition_columns(n);
+    match n.materialized() {
+        "view" => {
+            engine.create_view(schema, name, sql).await?;
+            Ok((Status::Success, "CREATE VIEW".into(), None, None))
+        }
+        "table" => {
+            let rows = engine
+                .create_table_as(schema, name, sql, &partition_by)
+                .await?;
+            Ok((Status::Success, format!("SELECT {rows}"), Some(rows), None))
+        }
+        "incremental" => {
+            let exists = engine.exists(schema, name);
+            if !exists
+                || full_refresh
+                || n.config.get("full_refresh").and_then(Json::as_bool) == Some(true)
+            {
+                let rows = engine
+                    .create_table_as(schema, name, sql, &partition_by)
+                    .await?;
+                return Ok((Status::Success, format!("SELECT {rows}"), Some(rows), None));
+            }
+            let unique_key = as_string_list(n.config.get("unique_key"));
+            let strategy =
+                get_str(&n.config, "incremental_strategy").unwrap_or(if unique_key.is_empty() {
+                    "append"
+                } else {
+                    "merge"
+                });
+            let rows = match strategy {
+                "append" => engine.append(schema, name, sql).await?,
+                "merge" => {
+                    if unique_key.is_empty() {
+                        engine.append(schema, name, sql).await?
+                    } else {
+                        let update = n
+                            .config
+                            .get("merge_update_columns")
+                            .map(|v| as_string_list(Some(v)));
+                        engine
+                            .merge(schema, name, sql, &unique_key, update.as_deref())
+                            .await?
+                    }
+                }
+                "delete+insert" => engine.delete_insert(schema, name, sql, &unique_key).await?,
+                "insert_overwrite" => {
+                    engine
+                        .insert_overwrite(schema, name, sql, &partition_by)
+                        .await?
+                }
+                other => {
+                    return Err(Diagnostic::error(
+                        "E521",
+                        format!(
+                            "model '{}': incremental_strategy '{other}' is not supported",
+                            n.name
+                        ),
+                    )
+                    .help("use one of: append, merge, delete+insert, insert_overwrite")
+                    .into())
+                }
+            };
+            Ok((
+                Status::Success,
+                format!("{} {rows}", strategy.to_uppercase()),
+                Some(rows),
+                None,
+            ))
+        }
+        other => Err(Diagnostic::error(
+            "E522",
+            format!(
+                "model '{}': materialization '{other}' is not supported",
+                n.name
+            ),
+        )
+        .help("use view, table, incremental or ephemeral")
+        .into()),
+    }
+}
+
+/// `partition_by` as dbt's dict form (`{field: x}` / `{fields: [...]}`) or a plain list.
+fn partition_columns(n: &Node) -> Vec<String> {
+    match n.config.get("partition_by") {
+        Some(Json::Object(m)) => m
+            .get("field")
+            .or_else(|| m.get("fields"))
+            .map(|v| as_string_list(Some(v)))
+            .unwrap_or_default(),
+        other => as_string_list(other),
+    }
+}
+
+/// `target/run_results.json` in dbt's v6 shape.
+pub fn run_results_json(
+    results: &[NodeResult],
+    compiled: &Compiled,
+    invocation_id: &str,
+    elapsed: f64,
+    args: Json,
+) -> Json {
+    let items: Vec<Json> = results
+        .iter()
+        .map(|r| {
+            let n = compiled.manifest.nodes.get(&r.unique_id);
+            json!({
+                "status": r.status,
+                "timing": [],
+                "thread_id": "Thread-1",
+                "execution_time": r.seconds,
+                "adapter_response": r.rows.map(|rows| json!({"_message": r.message, "rows_affected": rows})).unwrap_or(json!({})),
+                "message": r.message,
+                "failures": r.failures,
+                "unique_id": r.unique_id,
+                "compiled": n.map(|n| n.compiled_code.is_some()),
+                "compiled_code": n.and_then(|n| n.compiled_code.clone()),
+                "relation_name": n.filter(|n| !matches!(n.resource_type, ResourceType::Test)).map(|n| format!("\"{}\".\"{}\".\"{}\"", n.database, n.schema, n.alias)),
+                "batch_results": null,
+            })
+        })
+        .collect();
+    json!({
+        "metadata": {
+            "dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",
+            "dbt_version": crate::artifacts::DBT_COMPAT_VERSION,
+            "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "invocation_id": invocation_id,
+            "env": {},
+        },
+        "results": items,
+        "elapsed_time": elapsed,
+        "args": args,
+    })
+}
+
+pub fn describe_node(n: &Node) -> String {
+    describe(n)
+}
