@@ -147,6 +147,13 @@ fn config_value(key: &str, v: &Json, default: Option<&Json>) -> Json {
                     .into_iter()
                     .map(|h| match h {
                         Json::String(s) => json!({"sql": s, "transaction": true, "index": null}),
+                        Json::Object(h) => {
+                            let mut out = json!({"sql": "", "transaction": true, "index": null});
+                            for (k, v) in h {
+                                out[&k] = v;
+                            }
+                            out
+                        }
                         other => other,
                     })
                     .collect(),
@@ -175,6 +182,7 @@ impl Serialize for ConfigOut<'_> {
             match *k {
                 "materialized" => m.serialize_entry(k, n.materialized())?,
                 "tags" => m.serialize_entry(k, &n.tags())?,
+                "store_failures_as" => m.serialize_entry(k, &store_failures_as(n))?,
                 _ => match n.config.get(*k) {
                     Some(v) => m.serialize_entry(k, &config_value(k, v, Some(d)))?,
                     None => m.serialize_entry(k, d)?,
@@ -232,10 +240,24 @@ impl Ctx<'_> {
     }
 }
 
+/// A test's `store_failures_as`: as set, else `table` when `store_failures` is on (dbt fills
+/// it in so).
+fn store_failures_as(n: &Node) -> Json {
+    match n.config.get("store_failures_as") {
+        Some(v) if !v.is_null() => v.clone(),
+        _ if n.config.get("store_failures") == Some(&Json::Bool(true)) => json!("table"),
+        _ => Json::Null,
+    }
+}
+
 fn relation_name(n: &Node, ctx: Option<&Ctx>) -> Option<String> {
     match n.resource_type {
         ResourceType::Model if n.is_ephemeral() => return None,
-        ResourceType::Analysis | ResourceType::Test => return None,
+        ResourceType::Analysis => return None,
+        // A test has a relation only when its failures are stored (in a table or view).
+        ResourceType::Test if !matches!(store_failures_as(n).as_str(), Some("table" | "view")) => {
+            return None
+        }
         _ => {}
     }
     let mut quote = ctx.map(Ctx::quoting).unwrap_or([true; 3]);

@@ -147,6 +147,51 @@ impl ScalarUDFImpl for Iff {
     }
 }
 
+/// `x` unchanged, but typed nullable: tables are created from query results, and a column
+/// DataFusion knows has no NULL today (a literal, a `coalesce`) must still take NULLs in later
+/// appends and merges, as warehouse tables made by `CREATE TABLE AS` do.
+pub(crate) fn nullable(expr: Expr) -> Expr {
+    static UDF: std::sync::LazyLock<Arc<ScalarUDF>> = std::sync::LazyLock::new(|| {
+        Arc::new(ScalarUDF::new_from_impl(Nullable {
+            signature: Signature::any(1, Volatility::Immutable),
+        }))
+    });
+    UDF.call(vec![expr])
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Nullable {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Nullable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "weir_nullable"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[0].clone())
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(
+            args.arg_fields[0].as_ref().clone().with_nullable(true),
+        ))
+    }
+
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args.swap_remove(0))
+    }
+}
+
 /// `count_if(cond)`: how many rows have `cond` true.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CountIf {

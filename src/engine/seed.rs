@@ -153,10 +153,7 @@ fn build_column(values: &[String], t: Inferred) -> (DataType, ArrayRef) {
     match t {
         Inferred::Int => {
             let ints = typed(values, parse_int);
-            let fits = ints
-                .iter()
-                .flatten()
-                .all(|i| i32::try_from(*i).is_ok());
+            let fits = ints.iter().flatten().all(|i| i32::try_from(*i).is_ok());
             if fits {
                 let a: Int32Array = ints.iter().map(|i| i.map(|i| i as i32)).collect();
                 (DataType::Int32, Arc::new(a))
@@ -218,7 +215,11 @@ pub(crate) fn read_seed(
         .clone();
     let mut names: Vec<String> = Vec::with_capacity(headers.len());
     for (i, h) in headers.iter().enumerate() {
-        let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { h };
+        let h = if i == 0 {
+            h.trim_start_matches('\u{feff}')
+        } else {
+            h
+        };
         let name = h.trim().to_lowercase();
         if name.is_empty() {
             return Err(format!(
@@ -285,7 +286,10 @@ mod tests {
             infer(&s(&["2024-01-31 10:00:00", "2024-01-31T10:00:00Z"])),
             Inferred::Timestamp
         );
-        assert_eq!(infer(&s(&["2024-01-31", "2024-01-31 10:00:00"])), Inferred::Text);
+        assert_eq!(
+            infer(&s(&["2024-01-31", "2024-01-31 10:00:00"])),
+            Inferred::Text
+        );
         assert_eq!(infer(&s(&["True", "false"])), Inferred::Bool);
         assert_eq!(infer(&s(&["1", "yes"])), Inferred::Text);
         assert_eq!(infer(&s(&["", ""])), Inferred::Int);

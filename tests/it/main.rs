@@ -3,5 +3,6 @@
 
 mod common;
 mod compile;
+mod engine;
 mod errors;
 mod ls;

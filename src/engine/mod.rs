@@ -1,0 +1,946 @@
+//! The engine: compiled SQL run on embedded DataFusion, materialized as Delta Lake tables.
+//!
+//! The warehouse is a directory: `<warehouse>/<schema>/<relation>/` holds a Delta table or a
+//! stored view (see [`catalog`]). One [`Engine`] owns one DataFusion `SessionContext` in which
+//! the warehouse is a catalog named after the database (`warehouse.main.orders`), also the
+//! default catalog, so `main.orders` and `orders` (in the default schema) resolve too.
+//!
+//! Every materialization is one Delta commit, so readers see the old version or the new one,
+//! never a mix, and a failing query leaves the previous version in place:
+//!
+//! | method | Delta operation |
+//! |---|---|
+//! | [`Engine::create_table_as`], [`Engine::load_seed`] | write, overwrite, schema overwrite |
+//! | [`Engine::append`] | write, append |
+//! | [`Engine::merge`] | merge: update matched, insert the rest |
+//! | [`Engine::delete_insert`] | merge: delete matched, insert all new rows |
+//! | [`Engine::insert_overwrite`] | write, overwrite with a `replaceWhere` predicate |
+//!
+//! Incremental writes into an existing table follow dbt's `on_schema_change: ignore`: the new
+//! data is matched to the table's columns by name (case-insensitively) and cast to their types;
+//! columns the table lacks are dropped and columns the data lacks are NULL.
+
+pub mod catalog;
+mod functions;
+mod seed;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::{SQLOptions, SessionState};
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::logical_expr::{cast, col, lit, Expr};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use deltalake::delta_datafusion::planner::DeltaPlanner;
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+
+use crate::diagnostics::{io_error, Diagnostic, Error, Result};
+use catalog::{dir_url, kind_at, read_view, ViewDefinition, Warehouse, WarehouseCatalog};
+pub use catalog::{RelationKind, DELTA_LOG, VIEW_FILE};
+
+/// Error codes of this layer.
+pub mod codes {
+    /// SQL that does not plan or fails while running.
+    pub const SQL: &str = "E501";
+    /// A relation that does not exist.
+    pub const NOT_FOUND: &str = "E502";
+    /// A Delta read, write or commit that failed.
+    pub const DELTA: &str = "E503";
+    /// Duplicate `unique_key` values in the new data of a merge.
+    pub const DUPLICATE_KEY: &str = "E504";
+    /// A seed file that cannot be read or typed.
+    pub const SEED: &str = "E505";
+    /// A column named in a config (`unique_key`, `partition_by`, ...) that is not there, or a
+    /// relation of the wrong kind.
+    pub const CONFIG: &str = "E506";
+}
+
+const SOURCE: &str = "source";
+const TARGET: &str = "target";
+const DELETE_MARK: &str = "__weir_delete";
+
+fn sql_error(e: DataFusionError) -> Error {
+    Diagnostic::error(codes::SQL, e.strip_backtrace()).into()
+}
+
+fn delta_error(what: &str, e: DeltaTableError) -> Error {
+    let message = match e {
+        DeltaTableError::Arrow { source } => source.to_string(),
+        other => other.to_string(),
+    };
+    Diagnostic::error(codes::DELTA, format!("{what}: {message}")).into()
+}
+
+fn config_error(message: impl Into<String>) -> Error {
+    Diagnostic::error(codes::CONFIG, message).into()
+}
+
+/// The engine over one warehouse directory.
+pub struct Engine {
+    ctx: SessionContext,
+    wh: Arc<Warehouse>,
+    database: String,
+    default_schema: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("warehouse", &self.wh.root)
+            .field("database", &self.database)
+            .field("default_schema", &self.default_schema)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Open the warehouse (a local path; created if missing) as catalog `database`, which is
+    /// also the default catalog, with `default_schema` as the default schema (created if
+    /// missing). Relations created later, by this or another process, are visible at once.
+    pub async fn open(warehouse: &str, database: &str, default_schema: &str) -> Result<Engine> {
+        let root = Path::new(warehouse);
+        std::fs::create_dir_all(root)
+            .map_err(|e| io_error("create the warehouse directory", root, e))?;
+        let root = root
+            .canonicalize()
+            .map_err(|e| io_error("resolve the warehouse directory", root, e))?;
+        let wh = Arc::new(Warehouse::new(root));
+        if wh.schema_dir(default_schema).is_none() {
+            let dir = wh.root.join(default_schema);
+            std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
+        }
+
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(database, default_schema)
+            .with_information_schema(true);
+        // Delta operations plan their own extension nodes (metrics, validation) with the
+        // session they are given: it needs deltalake's query planner.
+        let mut state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_query_planner(DeltaPlanner::new())
+            .build();
+        functions::register_all(&mut state).map_err(|e| {
+            Error::from(Diagnostic::internal(format!(
+                "cannot register SQL functions: {}",
+                e.strip_backtrace()
+            )))
+        })?;
+        let ctx = SessionContext::new_with_state(state);
+
+        let weak = ctx.state_weak_ref();
+        let _ = wh
+            .state
+            .set(Box::new(move || weak.upgrade().map(|s| s.read().clone())));
+        let catalog = Arc::new(WarehouseCatalog {
+            wh: Arc::clone(&wh),
+        });
+        ctx.register_catalog(database, catalog.clone());
+        let lower = database.to_lowercase();
+        if lower != database {
+            ctx.register_catalog(lower, catalog);
+        }
+        Ok(Engine {
+            ctx,
+            wh,
+            database: database.to_string(),
+            default_schema: default_schema.to_string(),
+        })
+    }
+
+    /// The DataFusion session, for callers that need more than this API.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The warehouse directory (absolute).
+    pub fn warehouse(&self) -> &Path {
+        &self.wh.root
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    pub fn default_schema(&self) -> &str {
+        &self.default_schema
+    }
+
+    /// Run any SQL statement (a query, or DDL such as `CREATE SCHEMA`) and collect the result.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let df = self.ctx.sql(sql).await.map_err(sql_error)?;
+        df.collect().await.map_err(sql_error)
+    }
+
+    /// The result schema of a query, planned but not run.
+    pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef> {
+        let df = self.plan_select(sql).await?;
+        Ok(Arc::clone(df.schema().inner()))
+    }
+
+    /// Is there a table or a view `schema.name` in the warehouse?
+    pub fn exists(&self, schema: &str, name: &str) -> bool {
+        self.wh.kind(schema, name).is_some()
+    }
+
+    pub fn kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
+        self.wh.kind(schema, name)
+    }
+
+    /// Column names and types of a table or view.
+    pub async fn columns(&self, schema: &str, name: &str) -> Result<Vec<(String, DataType)>> {
+        if !self.exists(schema, name) {
+            return Err(Diagnostic::error(
+                codes::NOT_FOUND,
+                format!("relation {}.{schema}.{name} does not exist", self.database),
+            )
+            .into());
+        }
+        let provider = self
+            .ctx
+            .table_provider(TableReference::full(self.database.as_str(), schema, name))
+            .await
+            .map_err(sql_error)?;
+        Ok(provider
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect())
+    }
+
+    /// CTAS: run the query and write its result as a new version of the Delta table
+    /// `schema.name` in one commit (overwrite, schema and partitioning replaced), creating the
+    /// table if absent and replacing a view of that name. A query that fails leaves the
+    /// previous version as it was. Returns the number of rows written.
+    pub async fn create_table_as(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+        partition_by: &[String],
+    ) -> Result<u64> {
+        let df = self.plan_select(sql).await?;
+        let dir = self.prepare_dir(schema, name)?;
+        let table = self.load_table(&dir, schema, name).await?;
+        self.overwrite(table, &dir, df, partition_by, schema, name)
+            .await
+    }
+
+    /// Store a view: plan the SQL (it must plan now), then write `_weir_view.json` in the
+    /// relation's directory atomically (temporary file + rename), replacing a table of that
+    /// name. A view that would depend on itself is refused.
+    pub async fn create_view(&self, schema: &str, name: &str, sql: &str) -> Result<()> {
+        self.plan_select(sql).await?;
+        self.check_view_cycle(schema, name, sql)?;
+        let dir = self.prepare_dir(schema, name)?;
+        let def = ViewDefinition {
+            format: 1,
+            sql: sql.to_string(),
+        };
+        let text = serde_json::to_string_pretty(&def)
+            .map_err(|e| Diagnostic::internal(format!("cannot serialize a view: {e}")))?;
+        let tmp = dir.join(format!(".{VIEW_FILE}.{}.tmp", uuid::Uuid::new_v4()));
+        std::fs::write(&tmp, text).map_err(|e| io_error("write", &tmp, e))?;
+        let path = dir.join(VIEW_FILE);
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io_error("write", &path, e)
+        })?;
+        // The view file now wins over any table here; remove the table's files.
+        let entries = std::fs::read_dir(&dir).map_err(|e| io_error("read", &dir, e))?;
+        for entry in entries.flatten() {
+            if entry.file_name() == VIEW_FILE {
+                continue;
+            }
+            let p = entry.path();
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            removed.map_err(|e| io_error("remove", &p, e))?;
+        }
+        Ok(())
+    }
+
+    /// Append the query's rows to the table (created if absent). Returns the rows written.
+    pub async fn append(&self, schema: &str, name: &str, sql: &str) -> Result<u64> {
+        let df = self.plan_select(sql).await?;
+        let dir = self.prepare_dir(schema, name)?;
+        let table = self.load_table(&dir, schema, name).await?;
+        self.append_df(table, &dir, df, schema, name).await
+    }
+
+    /// MERGE on `unique_key`: target rows whose key matches a new row are updated (all
+    /// columns, or only `update_columns`), the other new rows inserted, in one commit
+    /// (deltalake's merge builder). Duplicate keys in the new data are an error naming the
+    /// key; rows with a NULL key never match and are inserted. Without `unique_key` this is an
+    /// append. Returns the rows inserted plus updated.
+    pub async fn merge(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+        unique_key: &[String],
+        update_columns: Option<&[String]>,
+    ) -> Result<u64> {
+        let df = self.plan_select(sql).await?;
+        let dir = self.prepare_dir(schema, name)?;
+        let table = self.load_table(&dir, schema, name).await?;
+        if unique_key.is_empty() {
+            return self.append_df(table, &dir, df, schema, name).await;
+        }
+        let (src, _) = self.materialize(df).await?;
+        let src_keys = resolve_columns(src.schema(), unique_key, "unique_key", "the new data")?;
+        self.check_duplicates(&src, &src_keys, schema, name).await?;
+        if !is_table(&table) {
+            return self.overwrite(table, &dir, src, &[], schema, name).await;
+        }
+
+        let target = target_schema(&table, schema, name)?;
+        let present = present_columns(src.schema(), &target);
+        let keys = resolve_in_target(&target, unique_key, "unique_key", schema, name)?;
+        let updates: Vec<String> = match update_columns {
+            Some(cols) => resolve_in_target(&target, cols, "merge_update_columns", schema, name)?,
+            None => present.clone(),
+        };
+        let src = align(src, &target)?;
+
+        let mut builder = table
+            .merge(src, key_predicate(&keys))
+            .with_source_alias(SOURCE)
+            .with_target_alias(TARGET)
+            .with_session_state(self.session());
+        if !updates.is_empty() {
+            builder = builder
+                .when_matched_update(|mut u| {
+                    for c in &updates {
+                        u = u.update(Column::new_unqualified(c), source_col(c));
+                    }
+                    u
+                })
+                .map_err(|e| delta_error(&format!("merge into {schema}.{name}"), e))?;
+        }
+        let (_, metrics) = builder
+            .when_not_matched_insert(|mut i| {
+                for f in target.fields() {
+                    i = i.set(Column::new_unqualified(f.name()), source_col(f.name()));
+                }
+                i
+            })
+            .map_err(|e| delta_error(&format!("merge into {schema}.{name}"), e))?
+            .await
+            .map_err(|e| delta_error(&format!("merge into {schema}.{name}"), e))?;
+        Ok((metrics.num_target_rows_inserted + metrics.num_target_rows_updated) as u64)
+    }
+
+    /// delete+insert: delete the target rows whose `unique_key` is in the new data, then insert
+    /// all new rows, in ONE commit. Done as a Delta merge whose source is the new rows (never
+    /// matching) plus the distinct new keys (matching, with a delete action): unlike a
+    /// `replaceWhere` write this needs no predicate listing every key, scales to any number of
+    /// keys and to composite keys, and keeps dbt's semantics (a NULL key deletes nothing,
+    /// duplicate keys in the new data are all inserted). Without `unique_key` this is an
+    /// append. Returns the rows inserted.
+    pub async fn delete_insert(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+        unique_key: &[String],
+    ) -> Result<u64> {
+        let df = self.plan_select(sql).await?;
+        let dir = self.prepare_dir(schema, name)?;
+        let table = self.load_table(&dir, schema, name).await?;
+        if unique_key.is_empty() {
+            return self.append_df(table, &dir, df, schema, name).await;
+        }
+        let (src, _) = self.materialize(df).await?;
+        resolve_columns(src.schema(), unique_key, "unique_key", "the new data")?;
+        if !is_table(&table) {
+            return self.overwrite(table, &dir, src, &[], schema, name).await;
+        }
+        let target = target_schema(&table, schema, name)?;
+        let keys = resolve_in_target(&target, unique_key, "unique_key", schema, name)?;
+        let src = align(src, &target)?;
+
+        let inserts = src
+            .clone()
+            .with_column(DELETE_MARK, lit(false))
+            .map_err(sql_error)?;
+        let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut delete_cols: Vec<Expr> = target
+            .fields()
+            .iter()
+            .map(|f| {
+                if key_set.contains(f.name().as_str()) {
+                    unqualified(f.name())
+                } else {
+                    cast(lit(ScalarValue::Null), f.data_type().clone()).alias(f.name())
+                }
+            })
+            .collect();
+        delete_cols.push(lit(true).alias(DELETE_MARK));
+        let deletes = src
+            .select(keys.iter().map(|k| unqualified(k)).collect::<Vec<_>>())
+            .and_then(|d| d.distinct())
+            .and_then(|d| d.select(delete_cols))
+            .map_err(sql_error)?;
+        let source = inserts.union(deletes).map_err(sql_error)?;
+
+        let what = format!("delete+insert into {schema}.{name}");
+        let (_, metrics) = table
+            .merge(source, key_predicate(&keys).and(source_col(DELETE_MARK)))
+            .with_source_alias(SOURCE)
+            .with_target_alias(TARGET)
+            .with_session_state(self.session())
+            .when_matched_delete(|d| d)
+            .map_err(|e| delta_error(&what, e))?
+            .when_not_matched_insert(|mut i| {
+                i = i.predicate(!source_col(DELETE_MARK));
+                for f in target.fields() {
+                    i = i.set(Column::new_unqualified(f.name()), source_col(f.name()));
+                }
+                i
+            })
+            .map_err(|e| delta_error(&what, e))?
+            .await
+            .map_err(|e| delta_error(&what, e))?;
+        Ok(metrics.num_target_rows_inserted as u64)
+    }
+
+    /// insert_overwrite: replace the partitions (values of `partition_by`) present in the new
+    /// data, in one commit (a Delta overwrite with a `replaceWhere` predicate listing them).
+    /// Without `partition_by` the whole table is replaced (keeping its schema). New data with
+    /// no rows changes nothing. Returns the rows written.
+    pub async fn insert_overwrite(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+        partition_by: &[String],
+    ) -> Result<u64> {
+        let df = self.plan_select(sql).await?;
+        let dir = self.prepare_dir(schema, name)?;
+        let table = self.load_table(&dir, schema, name).await?;
+        if !is_table(&table) {
+            return self
+                .overwrite(table, &dir, df, partition_by, schema, name)
+                .await;
+        }
+        let target = target_schema(&table, schema, name)?;
+        let what = format!("insert_overwrite into {schema}.{name}");
+        if partition_by.is_empty() {
+            let df = align(df, &target)?;
+            let table = table
+                .write(Vec::new())
+                .with_input_plan(df.into_unoptimized_plan())
+                .with_session_state(self.session())
+                .with_save_mode(SaveMode::Overwrite)
+                .await
+                .map_err(|e| delta_error(&what, e))?;
+            return Ok(added_rows(&table).await);
+        }
+        let parts = resolve_in_target(&target, partition_by, "partition_by", schema, name)?;
+        let (src, rows) = self.materialize(df).await?;
+        if rows == 0 {
+            return Ok(0);
+        }
+        let src = align(src, &target)?;
+        let values = src
+            .clone()
+            .select(parts.iter().map(|p| unqualified(p)).collect::<Vec<_>>())
+            .and_then(|d| d.distinct())
+            .map_err(sql_error)?
+            .collect()
+            .await
+            .map_err(sql_error)?;
+        let predicate = partition_predicate(&parts, &values)?;
+        let table = table
+            .write(Vec::new())
+            .with_input_plan(src.into_unoptimized_plan())
+            .with_session_state(self.session())
+            .with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(predicate)
+            .await
+            .map_err(|e| delta_error(&what, e))?;
+        Ok(added_rows(&table).await)
+    }
+
+    /// Drop a table or view (its whole directory). Nothing to drop is not an error.
+    pub async fn drop_relation(&self, schema: &str, name: &str) -> Result<()> {
+        if let Ok(mut memory) = self.wh.memory.lock() {
+            memory.remove(&(schema.to_string(), name.to_string()));
+        }
+        if let Some(dir) = self.wh.relation_dir(schema, name) {
+            std::fs::remove_dir_all(&dir).map_err(|e| io_error("remove", &dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Load a seed CSV as the Delta table `schema.name` (overwrite): header row, `delimiter`,
+    /// dbt-duckdb's type inference, lowercased column names, `column_types` overrides (column ->
+    /// SQL type). See `engine::seed` (private) for the rules. Returns the rows written.
+    pub async fn load_seed(
+        &self,
+        schema: &str,
+        name: &str,
+        csv: &Path,
+        delimiter: u8,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<u64> {
+        let data = seed::read_seed(csv, delimiter, column_types)
+            .map_err(|m| Error::from(Diagnostic::error(codes::SEED, m)))?;
+        let seed_error = |e: DataFusionError| -> Error {
+            Diagnostic::error(
+                codes::SEED,
+                format!("seed {}: {}", csv.display(), e.strip_backtrace()),
+            )
+            .into()
+        };
+        let fields = data.batch.schema().fields().clone();
+        let mut df = self.ctx.read_batch(data.batch).map_err(seed_error)?;
+        if !data.casts.is_empty() {
+            let mut exprs = Vec::with_capacity(fields.len());
+            for f in &fields {
+                match data.casts.get(f.name()) {
+                    Some(sql_type) => {
+                        let sql = format!("CAST({} AS {sql_type})", seed::quote_ident(f.name()));
+                        let e = df.parse_sql_expr(&sql).map_err(|e| {
+                            Error::from(Diagnostic::error(
+                                codes::SEED,
+                                format!(
+                                    "seed {}: column_types: `{}: {sql_type}`: {}",
+                                    csv.display(),
+                                    f.name(),
+                                    e.strip_backtrace()
+                                ),
+                            ))
+                        })?;
+                        exprs.push(e.alias(f.name()));
+                    }
+                    None => exprs.push(unqualified(f.name())),
+                }
+            }
+            df = df.select(exprs).map_err(seed_error)?;
+            // Run the casts now, so a value that does not cast is reported as a seed error.
+            let (checked, _) = self.materialize(df).await.map_err(|e| {
+                let d = e.diagnostic();
+                Error::from(Diagnostic::error(
+                    codes::SEED,
+                    format!("seed {}: {}", csv.display(), d.message),
+                ))
+            })?;
+            df = checked;
+        }
+        let dir = self.prepare_dir(schema, name)?;
+        let table = self.load_table(&dir, schema, name).await?;
+        self.overwrite(table, &dir, df, &[], schema, name).await
+    }
+
+    // ---- helpers ----
+
+    fn session(&self) -> Arc<SessionState> {
+        Arc::new(self.ctx.state())
+    }
+
+    /// Plan a query; statements that would change something (DDL, DML, SET) are refused.
+    async fn plan_select(&self, sql: &str) -> Result<DataFrame> {
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        self.ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(sql_error)
+    }
+
+    /// Run a query into memory; a DataFrame over the result and its row count.
+    async fn materialize(&self, df: DataFrame) -> Result<(DataFrame, usize)> {
+        let schema = Arc::clone(df.schema().inner());
+        let batches = df.collect().await.map_err(sql_error)?;
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+        let mem = MemTable::try_new(schema, vec![batches]).map_err(sql_error)?;
+        let df = self.ctx.read_table(Arc::new(mem)).map_err(sql_error)?;
+        Ok((df, rows))
+    }
+
+    /// The relation's directory, created (with its schema directory) if missing.
+    fn prepare_dir(&self, schema: &str, name: &str) -> Result<PathBuf> {
+        let dir = self.wh.target_dir(schema, name);
+        std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
+        Ok(dir)
+    }
+
+    /// The Delta table in `dir`: loaded at its latest version, or not yet initialized.
+    async fn load_table(&self, dir: &Path, schema: &str, name: &str) -> Result<DeltaTable> {
+        let url = dir_url(dir).map_err(|m| Error::from(Diagnostic::internal(m)))?;
+        DeltaTable::try_from_url(url)
+            .await
+            .map_err(|e| delta_error(&format!("cannot open {schema}.{name}"), e))
+    }
+
+    /// Overwrite (or create) the table with the DataFrame's rows, schema and partitioning
+    /// replaced; a view file in `dir` is removed once the commit is done.
+    async fn overwrite(
+        &self,
+        table: DeltaTable,
+        dir: &Path,
+        df: DataFrame,
+        partition_by: &[String],
+        schema: &str,
+        name: &str,
+    ) -> Result<u64> {
+        let partition_by = resolve_columns(df.schema(), partition_by, "partition_by", "the query")?;
+        let columns: Vec<Expr> = df
+            .schema()
+            .iter()
+            .map(|(q, f)| functions::nullable(col(Column::from((q, f)))).alias(f.name()))
+            .collect();
+        let df = df.select(columns).map_err(sql_error)?;
+        let table = table
+            .write(Vec::new())
+            .with_input_plan(df.into_unoptimized_plan())
+            .with_session_state(self.session())
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(SchemaMode::Overwrite)
+            .with_partition_columns(partition_by)
+            .await
+            .map_err(|e| delta_error(&format!("cannot write {schema}.{name}"), e))?;
+        remove_view_file(dir)?;
+        Ok(added_rows(&table).await)
+    }
+
+    async fn append_df(
+        &self,
+        table: DeltaTable,
+        dir: &Path,
+        df: DataFrame,
+        schema: &str,
+        name: &str,
+    ) -> Result<u64> {
+        if kind_at(dir) == Some(RelationKind::View) {
+            return Err(config_error(format!(
+                "cannot append to {schema}.{name}: it is a view"
+            )));
+        }
+        if !is_table(&table) {
+            return self.overwrite(table, dir, df, &[], schema, name).await;
+        }
+        let target = target_schema(&table, schema, name)?;
+        let df = align(df, &target)?;
+        let table = table
+            .write(Vec::new())
+            .with_input_plan(df.into_unoptimized_plan())
+            .with_session_state(self.session())
+            .with_save_mode(SaveMode::Append)
+            .await
+            .map_err(|e| delta_error(&format!("cannot append to {schema}.{name}"), e))?;
+        Ok(added_rows(&table).await)
+    }
+
+    async fn check_duplicates(
+        &self,
+        src: &DataFrame,
+        keys: &[String],
+        schema: &str,
+        name: &str,
+    ) -> Result<()> {
+        let not_null = keys
+            .iter()
+            .map(|k| unqualified(k).is_not_null())
+            .reduce(Expr::and)
+            .unwrap_or_else(|| lit(true));
+        let found = src
+            .clone()
+            .filter(not_null)
+            .and_then(|d| {
+                d.aggregate(
+                    keys.iter().map(|k| unqualified(k)).collect(),
+                    vec![count(lit(1)).alias("__weir_n")],
+                )
+            })
+            .and_then(|d| d.filter(col("__weir_n").gt(lit(1i64))))
+            .and_then(|d| d.limit(0, Some(1)))
+            .map_err(sql_error)?
+            .collect()
+            .await
+            .map_err(sql_error)?;
+        let Some(batch) = found.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(());
+        };
+        let key = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let v = array_value_to_string(batch.column(i), 0).unwrap_or_default();
+                format!("{k} = {v}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let n = batch
+            .column(keys.len())
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .map(|a| a.value(0))
+            .unwrap_or(2);
+        Err(Diagnostic::error(
+            codes::DUPLICATE_KEY,
+            format!(
+                "merge into {schema}.{name}: the new data has {n} rows with unique_key {key}; \
+                 a merge needs at most one row per key"
+            ),
+        )
+        .help("make the model's rows unique on the unique_key, or use the delete+insert strategy")
+        .into())
+    }
+
+    fn check_view_cycle(&self, schema: &str, name: &str, sql: &str) -> Result<()> {
+        let state = self.ctx.state();
+        let options = state.config().options();
+        let dialect = options.sql_parser.dialect;
+        let default_catalog = options.catalog.default_catalog.clone();
+        let default_schema = options.catalog.default_schema.clone();
+        let mut stack = vec![(sql.to_string(), format!("{schema}.{name}"))];
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        while let Some((sql, path)) = stack.pop() {
+            let Ok(statement) = state.sql_to_statement(&sql, &dialect) else {
+                continue;
+            };
+            let Ok(refs) = state.resolve_table_references(&statement) else {
+                continue;
+            };
+            for r in refs {
+                let r = r.resolve(&default_catalog, &default_schema);
+                if !r.catalog.eq_ignore_ascii_case(&self.database) {
+                    continue;
+                }
+                let step = format!("{path} -> {}.{}", r.schema, r.table);
+                if r.schema.eq_ignore_ascii_case(schema) && r.table.eq_ignore_ascii_case(name) {
+                    return Err(config_error(format!(
+                        "view {schema}.{name} would depend on itself: {step}"
+                    )));
+                }
+                if let Some(dir) = self.wh.relation_dir(&r.schema, &r.table) {
+                    if kind_at(&dir) == Some(RelationKind::View) && seen.insert(dir.clone()) {
+                        if let Ok(def) = read_view(&dir) {
+                            stack.push((def.sql, step));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_table(table: &DeltaTable) -> bool {
+    table.version().is_some()
+}
+
+fn remove_view_file(dir: &Path) -> Result<()> {
+    let path = dir.join(VIEW_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error("remove", &path, e)),
+    }
+}
+
+/// Rows added by the table's last commit, from its `operationMetrics`.
+async fn added_rows(table: &DeltaTable) -> u64 {
+    let Ok(mut history) = table.history(Some(1)).await else {
+        return 0;
+    };
+    history
+        .next()
+        .and_then(|c| {
+            c.info
+                .get("operationMetrics")?
+                .get("num_added_rows")?
+                .as_u64()
+        })
+        .unwrap_or(0)
+}
+
+fn target_schema(table: &DeltaTable, schema: &str, name: &str) -> Result<SchemaRef> {
+    let state = table
+        .snapshot()
+        .map_err(|e| delta_error(&format!("cannot read {schema}.{name}"), e))?;
+    Ok(state.snapshot().arrow_schema())
+}
+
+fn unqualified(name: &str) -> Expr {
+    col(Column::new_unqualified(name))
+}
+
+fn source_col(name: &str) -> Expr {
+    col(Column::new(Some(SOURCE), name))
+}
+
+fn target_col(name: &str) -> Expr {
+    col(Column::new(Some(TARGET), name))
+}
+
+fn key_predicate(keys: &[String]) -> Expr {
+    keys.iter()
+        .map(|k| target_col(k).eq(source_col(k)))
+        .reduce(Expr::and)
+        .unwrap_or_else(|| lit(false))
+}
+
+/// The name of a column of `schema` matching `wanted` exactly, else ignoring case.
+fn find_column<'a>(
+    names: impl Iterator<Item = &'a String> + Clone,
+    wanted: &str,
+) -> Option<String> {
+    names
+        .clone()
+        .find(|n| n.as_str() == wanted)
+        .or_else(|| names.into_iter().find(|n| n.eq_ignore_ascii_case(wanted)))
+        .cloned()
+}
+
+fn resolve_columns(
+    schema: &DFSchema,
+    wanted: &[String],
+    config: &str,
+    what: &str,
+) -> Result<Vec<String>> {
+    let names = schema.fields().iter().map(|f| f.name());
+    wanted
+        .iter()
+        .map(|w| {
+            find_column(names.clone(), w).ok_or_else(|| {
+                let available: Vec<&str> = names.clone().map(String::as_str).collect();
+                config_error(format!(
+                    "{config} column `{w}` is not in {what} (columns: {})",
+                    available.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+fn resolve_in_target(
+    target: &SchemaRef,
+    wanted: &[String],
+    config: &str,
+    schema: &str,
+    name: &str,
+) -> Result<Vec<String>> {
+    let names = target.fields().iter().map(|f| f.name());
+    wanted
+        .iter()
+        .map(|w| {
+            find_column(names.clone(), w).ok_or_else(|| {
+                config_error(format!(
+                    "{config} column `{w}` is not a column of {schema}.{name}"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Target columns that the new data has.
+fn present_columns(src: &DFSchema, target: &SchemaRef) -> Vec<String> {
+    let names = src.fields().iter().map(|f| f.name());
+    target
+        .fields()
+        .iter()
+        .filter(|f| find_column(names.clone(), f.name()).is_some())
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+/// The new data shaped as the target: its columns in its order and types (by name, ignoring
+/// case); target columns the data lacks are NULL, data columns the target lacks are dropped.
+fn align(df: DataFrame, target: &SchemaRef) -> Result<DataFrame> {
+    let names: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let exprs: Vec<Expr> = target
+        .fields()
+        .iter()
+        .map(|f| match find_column(names.iter(), f.name()) {
+            Some(src) => cast(unqualified(&src), f.data_type().clone()).alias(f.name()),
+            None => cast(lit(ScalarValue::Null), f.data_type().clone()).alias(f.name()),
+        })
+        .collect();
+    df.select(exprs).map_err(sql_error)
+}
+
+/// `replaceWhere` predicate matching the partition value tuples in `values`.
+fn partition_predicate(parts: &[String], values: &[RecordBatch]) -> Result<Expr> {
+    let scalar = |b: &RecordBatch, c: usize, r: usize| {
+        ScalarValue::try_from_array(b.column(c), r).map_err(sql_error)
+    };
+    if parts.len() == 1 {
+        let mut list = Vec::new();
+        let mut has_null = false;
+        for b in values {
+            for r in 0..b.num_rows() {
+                if b.column(0).is_null(r) {
+                    has_null = true;
+                } else {
+                    list.push(lit(scalar(b, 0, r)?));
+                }
+            }
+        }
+        let c = unqualified(&parts[0]);
+        let mut terms = Vec::new();
+        if !list.is_empty() {
+            terms.push(c.clone().in_list(list, false));
+        }
+        if has_null {
+            terms.push(c.is_null());
+        }
+        return Ok(balanced(terms, Expr::or).unwrap_or_else(|| lit(false)));
+    }
+    let mut tuples = Vec::new();
+    for b in values {
+        for r in 0..b.num_rows() {
+            let mut conj = Vec::with_capacity(parts.len());
+            for (c, p) in parts.iter().enumerate() {
+                conj.push(if b.column(c).is_null(r) {
+                    unqualified(p).is_null()
+                } else {
+                    unqualified(p).eq(lit(scalar(b, c, r)?))
+                });
+            }
+            tuples.extend(balanced(conj, Expr::and));
+        }
+    }
+    Ok(balanced(tuples, Expr::or).unwrap_or_else(|| lit(false)))
+}
+
+/// Combine terms as a balanced tree, so thousands of terms do not make a deep expression.
+fn balanced(mut terms: Vec<Expr>, op: fn(Expr, Expr) -> Expr) -> Option<Expr> {
+    while terms.len() > 1 {
+        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+        let mut it = terms.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => op(a, b),
+                None => a,
+            });
+        }
+        terms = next;
+    }
+    terms.pop()
+}

@@ -1,0 +1,602 @@
+//! The engine layer on its own: DataFusion over a Delta Lake warehouse in a temp dir.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::util::display::array_value_to_string;
+use weir::engine::{Engine, RelationKind};
+
+fn warehouse() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("weir-engine-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+async fn open(dir: &Path) -> Engine {
+    Engine::open(dir.to_str().unwrap(), "warehouse", "main")
+        .await
+        .expect("open")
+}
+
+/// Rows as `a|b|c` strings (NULL prints as nothing).
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = (0..b.num_columns())
+                .map(|c| array_value_to_string(b.column(c), r).unwrap())
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out
+}
+
+async fn q(e: &Engine, sql: &str) -> Vec<String> {
+    match e.query(sql).await {
+        Ok(b) => rows(&b),
+        Err(err) => panic!("{sql}\n{err}"),
+    }
+}
+
+fn versions(table_dir: &Path) -> usize {
+    std::fs::read_dir(table_dir.join("_delta_log"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".json")
+        })
+        .count()
+}
+
+const ORDERS: &str = "select * from (values (1, 'ann', 10.5), (2, 'bob', 20.0), (3, 'cy', 5.25)) \
+                      as t(id, name, amount)";
+
+#[tokio::test]
+async fn ctas_queries_back_and_a_failing_ctas_keeps_the_old_version() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    assert_eq!(
+        e.create_table_as("main", "orders", ORDERS, &[])
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(e.exists("main", "orders"));
+    assert_eq!(e.kind("main", "orders"), Some(RelationKind::Table));
+    for sql in [
+        "select count(*), sum(amount) from warehouse.main.orders",
+        "select count(*), sum(amount) from \"warehouse\".\"main\".\"orders\"",
+        "select count(*), sum(amount) from main.orders",
+        "select count(*), sum(amount) from ORDERS",
+    ] {
+        assert_eq!(q(&e, sql).await, ["3|35.75"], "{sql}");
+    }
+    let cols = e.columns("main", "orders").await.unwrap();
+    let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["id", "name", "amount"]);
+
+    let dir = wh.path().join("main/orders");
+    assert_eq!(versions(&dir), 1);
+    // Fails while planning.
+    let err = e
+        .create_table_as(
+            "main",
+            "orders",
+            "select no_such_column from main.orders",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.diagnostic().code, "E501");
+    assert!(err.diagnostic().message.contains("no_such_column"), "{err}");
+    // Fails while running, after reading the table it replaces.
+    let err = e
+        .create_table_as(
+            "main",
+            "orders",
+            "select cast(name as int) as n from main.orders",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.diagnostic().code, "E503", "{err}");
+    assert_eq!(versions(&dir), 1);
+    assert_eq!(
+        q(&e, "select id, name from orders order by id").await,
+        ["1|ann", "2|bob", "3|cy"]
+    );
+
+    // A new version may change the schema, including timestamps with and without time zone.
+    let n = e
+        .create_table_as(
+            "main",
+            "orders",
+            "select id, cast('2024-01-02 03:04:05' as timestamp) as ts, now() as loaded_at \
+             from main.orders where id < 3",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        q(&e, "select id, ts from orders order by id").await,
+        ["1|2024-01-02T03:04:05", "2|2024-01-02T03:04:05"]
+    );
+
+    // A bad statement is an error, not a panic; so is an unknown relation.
+    assert!(e.query("selec 1").await.is_err());
+    assert_eq!(
+        e.query("select * from main.nope")
+            .await
+            .unwrap_err()
+            .diagnostic()
+            .code,
+        "E501"
+    );
+    assert_eq!(
+        e.columns("main", "nope")
+            .await
+            .unwrap_err()
+            .diagnostic()
+            .code,
+        "E502"
+    );
+    let schema = e.schema_of("select id, name from main.orders").await;
+    assert!(schema.is_err(), "name was dropped by the last CTAS");
+    let schema = e.schema_of("select id, ts from main.orders").await.unwrap();
+    assert_eq!(schema.fields().len(), 2);
+}
+
+#[tokio::test]
+async fn views_survive_reopening_and_replace_tables() {
+    let wh = warehouse();
+    {
+        let e = open(wh.path()).await;
+        e.create_table_as("main", "orders", ORDERS, &[])
+            .await
+            .unwrap();
+        e.create_view(
+            "main",
+            "big_orders",
+            "select id, amount from warehouse.main.orders where amount > 6",
+        )
+        .await
+        .unwrap();
+        assert_eq!(e.kind("main", "big_orders"), Some(RelationKind::View));
+        // A view on a view, in another schema.
+        e.create_view("reporting", "big_ids", "select id from main.big_orders")
+            .await
+            .unwrap();
+        // Invalid SQL is refused and writes nothing.
+        let err = e
+            .create_view("main", "bad", "select nope from main.orders")
+            .await
+            .unwrap_err();
+        assert_eq!(err.diagnostic().code, "E501");
+        assert!(!e.exists("main", "bad"));
+        // A view may not end up depending on itself.
+        let err = e
+            .create_view("main", "big_orders", "select id from reporting.big_ids")
+            .await
+            .unwrap_err();
+        assert_eq!(err.diagnostic().code, "E506", "{err}");
+    }
+    let e = open(wh.path()).await;
+    assert_eq!(e.kind("main", "big_orders"), Some(RelationKind::View));
+    assert_eq!(
+        q(&e, "select id from main.big_orders order by id").await,
+        ["1", "2"]
+    );
+    assert_eq!(
+        q(&e, "select count(*) from warehouse.reporting.big_ids").await,
+        ["2"]
+    );
+    let cols = e.columns("main", "big_orders").await.unwrap();
+    assert_eq!(cols.len(), 2);
+    // Views see later versions of their tables.
+    e.append(
+        "main",
+        "orders",
+        "select 4 as id, 'dee' as name, 99.0 as amount",
+    )
+    .await
+    .unwrap();
+    assert_eq!(q(&e, "select count(*) from main.big_orders").await, ["3"]);
+    // A table replaces a view and a view replaces a table.
+    e.create_table_as("main", "big_orders", "select 1 as x", &[])
+        .await
+        .unwrap();
+    assert_eq!(e.kind("main", "big_orders"), Some(RelationKind::Table));
+    assert_eq!(q(&e, "select x from main.big_orders").await, ["1"]);
+    e.create_view("main", "big_orders", "select 2 as y")
+        .await
+        .unwrap();
+    assert_eq!(e.kind("main", "big_orders"), Some(RelationKind::View));
+    assert_eq!(q(&e, "select y from main.big_orders").await, ["2"]);
+    assert!(!wh.path().join("main/big_orders/_delta_log").exists());
+    // information_schema lists both kinds.
+    let listed = q(
+        &e,
+        "select table_schema, table_name, table_type from information_schema.tables \
+         where table_catalog = 'warehouse' and table_schema <> 'information_schema' \
+         order by 1, 2",
+    )
+    .await;
+    assert_eq!(
+        listed,
+        [
+            "main|big_orders|VIEW",
+            "main|orders|BASE TABLE",
+            "reporting|big_ids|VIEW"
+        ]
+    );
+    e.drop_relation("main", "big_orders").await.unwrap();
+    e.drop_relation("main", "big_orders").await.unwrap();
+    assert!(!e.exists("main", "big_orders"));
+}
+
+#[tokio::test]
+async fn append_adds_rows_matched_by_name() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    // Appending to a missing table creates it.
+    assert_eq!(e.append("main", "events", ORDERS).await.unwrap(), 3);
+    // Columns in another order, one missing, one extra: matched by name (dbt's 'ignore').
+    let n = e
+        .append(
+            "main",
+            "events",
+            "select 9.0 as amount, 7 as id, 'x' as extra",
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        q(&e, "select id, name, amount from main.events order by id").await,
+        ["1|ann|10.5", "2|bob|20.0", "3|cy|5.25", "7||9.0"]
+    );
+    assert_eq!(versions(&wh.path().join("main/events")), 2);
+}
+
+#[tokio::test]
+async fn merge_updates_inserts_and_rejects_duplicate_keys() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    e.create_table_as("main", "customers", ORDERS, &[])
+        .await
+        .unwrap();
+    let key = ["id".to_string()];
+    let n = e
+        .merge(
+            "main",
+            "customers",
+            "select * from (values (2, 'bobby', 21.0), (4, 'dee', 4.0)) as t(id, name, amount)",
+            &key,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        q(
+            &e,
+            "select id, name, amount from main.customers order by id"
+        )
+        .await,
+        ["1|ann|10.5", "2|bobby|21.0", "3|cy|5.25", "4|dee|4.0"]
+    );
+    let dir = wh.path().join("main/customers");
+    assert_eq!(versions(&dir), 2);
+
+    // Only the listed columns are updated.
+    let only = ["amount".to_string()];
+    e.merge(
+        "main",
+        "customers",
+        "select 1 as id, 'ANN' as name, 1.0 as amount",
+        &key,
+        Some(&only),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        q(&e, "select name, amount from main.customers where id = 1").await,
+        ["ann|1.0"]
+    );
+
+    let err = e
+        .merge(
+            "main",
+            "customers",
+            "select * from (values (3, 'a', 1.0), (3, 'b', 2.0), (5, 'c', 3.0)) as t(id, name, amount)",
+            &key,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.diagnostic().code, "E504");
+    assert!(err.diagnostic().message.contains("id = 3"), "{err}");
+    assert_eq!(versions(&dir), 3, "a rejected merge commits nothing");
+
+    let err = e
+        .merge("main", "customers", ORDERS, &["nope".to_string()], None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.diagnostic().code, "E506", "{err}");
+}
+
+#[tokio::test]
+async fn delete_insert_replaces_rows_by_key_in_one_commit() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    e.create_table_as(
+        "main",
+        "facts",
+        "select * from (values (1, 'a'), (2, 'b'), (2, 'b2'), (3, 'c'), (null, 'n')) as t(id, v)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let n = e
+        .delete_insert(
+            "main",
+            "facts",
+            "select * from (values (2, 'new2'), (4, 'new4'), (null, 'n2')) as t(id, v)",
+            &["id".to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(
+        q(&e, "select id, v from main.facts order by id nulls last, v").await,
+        ["1|a", "2|new2", "3|c", "4|new4", "|n", "|n2"]
+    );
+    assert_eq!(versions(&wh.path().join("main/facts")), 2);
+}
+
+#[tokio::test]
+async fn seeds_are_typed_like_dbt_duckdb() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    let csv = wh.path().join("raw_orders.csv");
+    std::fs::write(
+        &csv,
+        "ID,Amount,Order_Date,Is_Paid,Status,Created_At,Price\n\
+         1,10.5,2024-01-31,true,shipped,2024-01-31 10:00:00,1.50\n\
+         2,,2024-02-01,False,,2024-02-01T11:30:00Z,2\n\
+         3,7,,,null,,\n",
+    )
+    .unwrap();
+    let mut types = BTreeMap::new();
+    types.insert("PRICE".to_string(), "decimal(10,2)".to_string());
+    let n = e
+        .load_seed("main", "raw_orders", &csv, b',', &types)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let cols = e.columns("main", "raw_orders").await.unwrap();
+    let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "amount",
+            "order_date",
+            "is_paid",
+            "status",
+            "created_at",
+            "price"
+        ]
+    );
+    let types: Vec<&DataType> = cols.iter().map(|(_, t)| t).collect();
+    assert_eq!(types[0], &DataType::Int32);
+    assert_eq!(types[1], &DataType::Float64);
+    assert_eq!(types[2], &DataType::Date32);
+    assert_eq!(types[3], &DataType::Boolean);
+    assert!(
+        matches!(
+            types[4],
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        ),
+        "{:?}",
+        types[4]
+    );
+    assert!(
+        matches!(types[5], DataType::Timestamp(TimeUnit::Microsecond, _)),
+        "{:?}",
+        types[5]
+    );
+    assert_eq!(types[6], &DataType::Decimal128(10, 2));
+    assert_eq!(
+        q(&e, "select * from raw_orders order by id").await,
+        [
+            "1|10.5|2024-01-31|true|shipped|2024-01-31T10:00:00|1.50",
+            "2||2024-02-01|false||2024-02-01T11:30:00|2.00",
+            "3|7.0|||null||",
+        ]
+    );
+
+    // A value that does not cast to its column_types type is a seed error.
+    let mut bad = BTreeMap::new();
+    bad.insert("status".to_string(), "int".to_string());
+    let err = e
+        .load_seed("main", "raw_orders", &csv, b',', &bad)
+        .await
+        .unwrap_err();
+    assert_eq!(err.diagnostic().code, "E505", "{err}");
+    assert_eq!(q(&e, "select count(*) from raw_orders").await, ["3"]);
+
+    // Another delimiter.
+    let tsv = wh.path().join("codes.tsv");
+    std::fs::write(&tsv, "code\tlabel\n1\tone\n2\ttwo\n").unwrap();
+    e.load_seed("main", "codes", &tsv, b'\t', &BTreeMap::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        q(&e, "select label from codes where code = 2").await,
+        ["two"]
+    );
+}
+
+#[tokio::test]
+async fn partitioned_tables_write_partition_dirs_and_overwrite_partitions() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    let sql = "select * from (values (1, 'eu', 10), (2, 'us', 20), (3, 'eu', 30)) \
+               as t(id, region, amount)";
+    e.create_table_as("main", "sales", sql, &["region".to_string()])
+        .await
+        .unwrap();
+    let dir = wh.path().join("main/sales");
+    assert!(dir.join("region=eu").is_dir());
+    assert!(dir.join("region=us").is_dir());
+    assert_eq!(
+        q(
+            &e,
+            "select region, sum(amount) from main.sales group by region order by region"
+        )
+        .await,
+        ["eu|40", "us|20"]
+    );
+
+    // Only the partitions in the new data are replaced.
+    let n = e
+        .insert_overwrite(
+            "main",
+            "sales",
+            "select 9 as id, 'eu' as region, 1 as amount union all \
+             select 8, 'apac', 2",
+            &["region".to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        q(&e, "select id, region from main.sales order by id").await,
+        ["2|us", "8|apac", "9|eu"]
+    );
+    assert!(dir.join("region=apac").is_dir());
+
+    let err = e
+        .create_table_as("main", "sales", sql, &["nope".to_string()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.diagnostic().code, "E506");
+}
+
+#[tokio::test]
+async fn warehouse_sql_functions() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    e.create_table_as("main", "orders", ORDERS, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        q(
+            &e,
+            "select count_if(amount > 6), sum(iff(amount > 6, 1, 0)), \
+             max(nvl(null, name)), max(iff(id > 100, 1 / (id - id), 7)) from orders"
+        )
+        .await,
+        ["2|2|cy|7"]
+    );
+    assert_eq!(
+        q(
+            &e,
+            "select json_get_str('{\"a\": \"x\"}', 'a'), date_add(date '2024-01-30', cast(2 as int)), \
+             concat('a', null, 'b')"
+        )
+        .await,
+        ["x|2024-02-01|ab"]
+    );
+}
+
+#[tokio::test]
+async fn edge_cases() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    // An empty result still makes a table, with its columns.
+    let n = e
+        .create_table_as(
+            "main",
+            "empty",
+            "select 1 as id, 'x' as name where false",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(q(&e, "select count(*) from main.empty").await, ["0"]);
+    // Columns of a table made from literals still take NULLs later.
+    e.append("main", "empty", "select 2 as id, null as name")
+        .await
+        .unwrap();
+    assert_eq!(q(&e, "select id, name from main.empty").await, ["2|"]);
+
+    // Merging into a missing table creates it; types are cast to the table's (Int32 here).
+    let csv = wh.path().join("k.csv");
+    std::fs::write(&csv, "id,v\n1,a\n2,b\n").unwrap();
+    e.load_seed("main", "k", &csv, b',', &BTreeMap::new())
+        .await
+        .unwrap();
+    let key = ["ID".to_string()];
+    e.merge("main", "k", "select 2 as id, 'B' as v", &key, None)
+        .await
+        .unwrap();
+    e.merge("main", "k_copy", "select * from main.k", &key, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        q(&e, "select id, v from main.k_copy order by id").await,
+        ["1|a", "2|B"]
+    );
+    // insert_overwrite without partition_by replaces everything.
+    e.insert_overwrite("main", "k_copy", "select 7 as id, 'z' as v", &[])
+        .await
+        .unwrap();
+    assert_eq!(q(&e, "select id, v from main.k_copy").await, ["7|z"]);
+
+    // DDL through query(): a schema is a directory.
+    e.query("create schema staging").await.unwrap();
+    assert!(wh.path().join("staging").is_dir());
+    // schema_of never runs statements.
+    assert!(e.schema_of("create schema other").await.is_err());
+    assert!(!wh.path().join("other").exists());
+
+    // A view whose table is gone fails with a message naming the view.
+    e.create_view("staging", "v", "select * from main.k")
+        .await
+        .unwrap();
+    e.drop_relation("main", "k").await.unwrap();
+    let err = e.query("select * from staging.v").await.unwrap_err();
+    assert_eq!(err.diagnostic().code, "E501");
+    assert!(err.diagnostic().message.contains("staging.v"), "{err}");
+}
+
+/// The engine is shared between tasks that run models concurrently.
+#[test]
+fn engine_and_its_futures_are_send() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    fn check(e: &Engine) {
+        send_sync(e);
+        let key = ["id".to_string()];
+        send(e.query("select 1"));
+        send(e.create_table_as("main", "t", "select 1", &[]));
+        send(e.create_view("main", "v", "select 1"));
+        send(e.append("main", "t", "select 1"));
+        send(e.merge("main", "t", "select 1", &key, None));
+        send(e.delete_insert("main", "t", "select 1", &key));
+        send(e.insert_overwrite("main", "t", "select 1", &key));
+        send(e.load_seed("main", "s", Path::new("x.csv"), b',', &BTreeMap::new()));
+        send(e.drop_relation("main", "t"));
+    }
+    let _ = check;
+}
