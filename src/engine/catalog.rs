@@ -279,13 +279,17 @@ impl WarehouseSchema {
             Some(RelationKind::View) => {
                 let def = read_view(&dir).map_err(df_err)?;
                 let state = state.ok_or_else(|| df_err("the engine is closed"))?;
-                let plan = state.create_logical_plan(&def.sql).await.map_err(|e| {
-                    df_err(format!(
-                        "view {}.{name} no longer plans: {}",
-                        self.schema,
-                        e.strip_backtrace()
-                    ))
-                })?;
+                let plan = state
+                    .create_logical_plan(&def.sql)
+                    .await
+                    .and_then(|p| super::compat::rewrite_plan(p, state.config_options()))
+                    .map_err(|e| {
+                        df_err(format!(
+                            "view {}.{name} no longer plans: {}",
+                            self.schema,
+                            e.strip_backtrace()
+                        ))
+                    })?;
                 Ok(Some(Arc::new(ViewTable::new(plan, Some(def.sql)))))
             }
         }

@@ -21,6 +21,7 @@
 //! columns the table lacks are dropped and columns the data lacks are NULL.
 
 pub mod catalog;
+pub(crate) mod compat;
 mod functions;
 mod seed;
 
@@ -178,7 +179,8 @@ impl Engine {
 
     /// Run any SQL statement (a query, or DDL such as `CREATE SCHEMA`) and collect the result.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let df = self.ctx.sql(sql).await.map_err(sql_error)?;
+        let df =
+            compat::rewrite_df(self.ctx.sql(sql).await.map_err(sql_error)?).map_err(sql_error)?;
         df.collect().await.map_err(sql_error)
     }
 
@@ -560,10 +562,12 @@ impl Engine {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        self.ctx
+        let df = self
+            .ctx
             .sql_with_options(sql, options)
             .await
-            .map_err(sql_error)
+            .map_err(sql_error)?;
+        compat::rewrite_df(df).map_err(sql_error)
     }
 
     /// Run a query into memory; a DataFrame over the result and its row count.
