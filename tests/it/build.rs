@@ -1,0 +1,140 @@
+//! `weir build` end to end: every materialization of the example project, an incremental run
+//! with new data, and failures that must leave previous table versions readable.
+
+use crate::common::*;
+use std::path::Path;
+
+fn count(warehouse: &Path, sql: &str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let engine = weir::engine::Engine::open(warehouse.to_str().unwrap(), "warehouse", "main")
+            .await
+            .unwrap();
+        let batches = engine.query(sql).await.unwrap();
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::Int64Type;
+        batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    })
+}
+
+#[test]
+fn example_project_builds_then_runs_incrementally() {
+    let project = copy_project(&repo().join("example_project"));
+    let dir = project.path().to_str().unwrap();
+    let out = weir(&["build", "--project-dir", dir], project.path());
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("ERROR=0 SKIP=0"), "{}", out.stdout);
+    let wh = project.path().join("warehouse");
+    assert!(wh.join("main/orders/_delta_log").is_dir());
+    assert!(
+        wh.join("main/stg_orders/_weir_view.json").is_file(),
+        "views are stored with the relation"
+    );
+    assert!(
+        !wh.join("main/int_order_payments").exists(),
+        "ephemeral models are never written"
+    );
+    let days_before = count(&wh, "select count(*) from main.fct_daily_revenue");
+
+    // A new order on a new day, paid in full: the incremental model merges it in on the next
+    // run. (Product 5's unit price is 8.99: the first order of the seed pays 899 cents for it.)
+    let append = |file: &str, line: &str| {
+        let path = project.path().join("seeds").join(file);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(&path, text).unwrap();
+    };
+    append("raw_orders.csv", "9001,1,5,1,2031-01-01,completed");
+    append("raw_payments.csv", "9001,9001,bank_transfer,899");
+    let again = weir(&["build", "--project-dir", dir], project.path());
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("MERGE"),
+        "the second run takes the incremental path:\n{}",
+        again.stdout
+    );
+    assert_eq!(
+        count(&wh, "select count(*) from main.fct_daily_revenue"),
+        days_before + 1
+    );
+    let rr: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path().join("target/run_results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        rr["metadata"]["dbt_schema_version"],
+        "https://schemas.getdbt.com/dbt/run-results/v6.json"
+    );
+}
+
+#[test]
+fn a_failing_model_skips_downstream_and_keeps_the_previous_version() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path().to_str().unwrap();
+    assert_eq!(
+        weir(&["build", "--project-dir", dir], project.path()).code,
+        0
+    );
+    let wh = project.path().join("warehouse");
+    let loans_before = count(&wh, "select count(*) from main.loans");
+
+    // A table model upstream of others now fails in the engine.
+    let model = project.path().join("models/loans.sql");
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, text.replacen("select", "select no_such_column,", 1)).unwrap();
+    let out = weir(&["build", "--project-dir", dir], project.path());
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("ERROR creating table model main.loans"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("SKIP"),
+        "tests of loans are skipped:\n{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("no_such_column"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("target/compiled/library/models/loans.sql"),
+        "{}",
+        out.stderr
+    );
+    // The previous version is still there and readable.
+    assert_eq!(count(&wh, "select count(*) from main.loans"), loans_before);
+}
+
+#[test]
+fn duplicate_merge_keys_are_an_error_that_names_the_key() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    std::fs::write(
+        dir.join("models/loan_days.sql"),
+        "{{ config(materialized='incremental', unique_key='day') }}\n\
+         select loan_date as day, count(*) as n from {{ ref('stg_loans') }}\n\
+         {% if is_incremental() %} group by loan_date union all select loan_date, 1 from {{ ref('stg_loans') }} {% endif %}\n\
+         {% if not is_incremental() %} group by loan_date {% endif %}\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let first = weir(&["build", "--project-dir", d, "-s", "+loan_days"], dir);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let wh = dir.join("warehouse");
+    let before = count(&wh, "select count(*) from main.loan_days");
+    let second = weir(&["run", "--project-dir", d, "-s", "loan_days"], dir);
+    assert_eq!(second.code, 1, "{}", second.stdout);
+    assert!(
+        second.stderr.contains("unique_key") && second.stderr.contains("day"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(count(&wh, "select count(*) from main.loan_days"), before);
+}
