@@ -23,6 +23,9 @@ pub struct Compiled {
     pub manifest: Manifest,
     pub dag: Dag,
     pub warnings: Vec<Diagnostic>,
+    /// The project's `on-run-start` / `on-run-end` statements, rendered.
+    pub on_run_start: Vec<String>,
+    pub on_run_end: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -173,7 +176,8 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 .is_none_or(|o| o.contains(*id) || manifest.nodes[*id].is_ephemeral())
         })
         .collect();
-    let rendered: Vec<std::result::Result<(String, String), Diagnostic>> = ids
+    type Rendered = (String, String, Vec<String>, Vec<String>);
+    let rendered: Vec<std::result::Result<Rendered, Diagnostic>> = ids
         .par_iter()
         .filter(|id| manifest.nodes[**id].resource_type != ResourceType::Seed)
         .map(|id| {
@@ -185,6 +189,8 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 .is_dir();
             let incremental = n.materialized() == "incremental" && exists && !opts.full_refresh;
             let scope = compile_scope(&jinja, n, &resolver, &graph, incremental);
+            let pre = render_hooks(&jinja, n, "pre-hook", &scope)?;
+            let post = render_hooks(&jinja, n, "post-hook", &scope)?;
             let sql = if let Some(md) = &n.test_metadata {
                 compile_generic_test(&jinja, n, md, scope)?
             } else {
@@ -198,14 +204,20 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                         ))
                     })?
             };
-            Ok(((*id).clone(), sql))
+            Ok(((*id).clone(), sql, pre, post))
         })
         .collect();
     let mut compiled: HashMap<String, String> = HashMap::with_capacity(rendered.len());
     for r in rendered {
-        let (id, sql) = r?;
+        let (id, sql, pre, post) = r?;
+        if let Some(n) = manifest.nodes.get_mut(&id) {
+            n.pre_hooks = pre;
+            n.post_hooks = post;
+        }
         compiled.insert(id, sql);
     }
+    let on_run_start = render_project_hooks(&jinja, project, "on-run-start", &graph)?;
+    let on_run_end = render_project_hooks(&jinja, project, "on-run-end", &graph)?;
 
     parse::timing("compile render", &mut t);
     // Ephemeral models become CTEs of their consumers, deepest first, each once.
@@ -232,7 +244,98 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         manifest,
         dag,
         warnings,
+        on_run_start,
+        on_run_end,
     })
+}
+
+/// A node's hooks (strings, or `{sql: ...}` objects), rendered in the node's context.
+fn render_hooks(
+    jinja: &Jinja,
+    n: &Node,
+    key: &str,
+    scope: &Arc<Scope>,
+) -> std::result::Result<Vec<String>, Diagnostic> {
+    let Some(Json::Array(items)) = n.config.get(key) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let text = match item {
+            Json::String(s) => s.clone(),
+            Json::Object(o) => o
+                .get("sql")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            _ => continue,
+        };
+        let sql = jinja
+            .render(
+                &n.display_path,
+                &Arc::from(text.as_str()),
+                scope.clone(),
+                &n.package_name,
+            )
+            .map_err(|d| {
+                d.note(format!(
+                    "in a {key} of {} '{}'",
+                    n.resource_type.as_str(),
+                    n.name
+                ))
+            })?;
+        if !sql.trim().is_empty() {
+            out.push(sql);
+        }
+    }
+    Ok(out)
+}
+
+/// `on-run-start` / `on-run-end` of the root project.
+fn render_project_hooks(
+    jinja: &Jinja,
+    project: &Project,
+    key: &str,
+    graph: &Value,
+) -> Result<Vec<String>> {
+    let hooks = match key {
+        "on-run-start" => project.file.on_run_start.as_ref(),
+        _ => project.file.on_run_end.as_ref(),
+    };
+    let Some(hooks) = hooks else {
+        return Ok(Vec::new());
+    };
+    let mut vars: HashMap<&'static str, Value> = HashMap::new();
+    vars.insert(
+        "var",
+        Value::from_object(VarFn {
+            shared: jinja.shared.clone(),
+        }),
+    );
+    vars.insert("execute", Value::from(true));
+    vars.insert("graph", graph.clone());
+    vars.insert("results", Value::from(Vec::<Value>::new()));
+    vars.insert("schemas", Value::from(vec![project.target.schema.clone()]));
+    vars.insert("database_schemas", Value::from(Vec::<Value>::new()));
+    let scope = Arc::new(Scope {
+        vars,
+        recorder: None,
+    });
+    let mut out = Vec::new();
+    for text in hooks.to_vec() {
+        let sql = jinja
+            .render(
+                "dbt_project.yml",
+                &Arc::from(text.as_str()),
+                scope.clone(),
+                &project.name,
+            )
+            .map_err(|d| d.note(format!("in {key} of dbt_project.yml")))?;
+        if !sql.trim().is_empty() {
+            out.push(sql);
+        }
+    }
+    Ok(out)
 }
 
 fn collect_ephemerals(

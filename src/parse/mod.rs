@@ -824,6 +824,8 @@ fn new_node(
         version: None,
         contract_enforced: false,
         compiled_code: None,
+        pre_hooks: Vec::new(),
+        post_hooks: Vec::new(),
     }
 }
 
@@ -1095,6 +1097,8 @@ fn generic_test(
         version: None,
         contract_enforced: false,
         compiled_code: None,
+        pre_hooks: Vec::new(),
+        post_hooks: Vec::new(),
     })
 }
 

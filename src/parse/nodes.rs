@@ -93,6 +93,9 @@ pub struct Node {
     pub version: Option<String>,
     pub contract_enforced: bool,
     pub compiled_code: Option<String>,
+    /// `pre-hook` / `post-hook` statements, rendered at compile time.
+    pub pre_hooks: Vec<String>,
+    pub post_hooks: Vec<String>,
 }
 
 impl Node {

@@ -340,8 +340,43 @@ async fn run_node(
             Ok((status, msg, None, Some(failures)))
         }
         ResourceType::Snapshot => snapshot(engine, n, &sql).await,
-        _ => materialize(engine, n, &sql, full_refresh).await,
+        _ => {
+            for hook in &n.pre_hooks {
+                run_hook(engine, n, "pre-hook", hook).await?;
+            }
+            let outcome = materialize(engine, n, &sql, full_refresh).await?;
+            for hook in &n.post_hooks {
+                run_hook(engine, n, "post-hook", hook).await?;
+            }
+            Ok(outcome)
+        }
     }
+}
+
+async fn run_hook(engine: &Engine, n: &Node, kind: &str, sql: &str) -> Result<()> {
+    engine.query(sql).await.map(|_| ()).map_err(|e| {
+        let d = e.diagnostic().clone().note(format!(
+            "in a {kind} of {} '{}': {}",
+            n.resource_type.as_str(),
+            n.name,
+            sql.trim()
+        ));
+        d.into()
+    })
+}
+
+/// Run `on-run-start` or `on-run-end` statements; the first failure stops them.
+pub async fn run_project_hooks(engine: &Engine, which: &str, hooks: &[String]) -> Result<()> {
+    for sql in hooks {
+        engine.query(sql).await.map_err(|e| {
+            let d = e
+                .diagnostic()
+                .clone()
+                .note(format!("in {which}: {}", sql.trim()));
+            crate::diagnostics::Error::from(d)
+        })?;
+    }
+    Ok(())
 }
 
 fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option<u64> {
