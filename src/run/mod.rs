@@ -416,6 +416,7 @@ async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
                     .await?;
                 return Ok((Status::Success, format!("SELECT {rows}"), Some(rows), None));
             }
+            check_schema_change(engine, n, sql).await?;
             let unique_key = as_string_list(n.config.get("unique_key"));
             let strategy =
                 get_str(&n.config, "incremental_strategy").unwrap_or(if unique_key.is_empty() {
@@ -473,6 +474,54 @@ async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
         .help("use view, table, incremental or ephemeral")
         .into()),
     }
+}
+
+/// `on_schema_change` for an incremental run: `ignore` (new columns are dropped, missing ones
+/// become NULL) and `fail` are applied; `append_new_columns` and `sync_all_columns` are refused
+/// with a clear error when the columns differ, rather than silently ignored.
+async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) -> Result<()> {
+    let mode = get_str(&n.config, "on_schema_change").unwrap_or("ignore");
+    if mode == "ignore" {
+        return Ok(());
+    }
+    let existing: Vec<String> = engine
+        .columns(&n.schema, &n.alias)
+        .await?
+        .into_iter()
+        .map(|(c, _)| c.to_lowercase())
+        .collect();
+    let incoming: Vec<String> = engine
+        .schema_of(sql)
+        .await?
+        .fields()
+        .iter()
+        .map(|f| f.name().to_lowercase())
+        .collect();
+    let added: Vec<&String> = incoming.iter().filter(|c| !existing.contains(c)).collect();
+    let removed: Vec<&String> = existing.iter().filter(|c| !incoming.contains(c)).collect();
+    if added.is_empty() && removed.is_empty() {
+        return Ok(());
+    }
+    let what = format!(
+        "new columns: [{}]; missing columns: [{}]",
+        added
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        removed
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let d = match mode {
+        "fail" => Diagnostic::error("E524", format!("the columns of incremental model '{}' changed ({what}) and on_schema_change is 'fail'", n.name))
+            .help("run with --full-refresh to rebuild the table, or set on_schema_change to 'ignore'"),
+        other => Diagnostic::error("E524", format!("the columns of incremental model '{}' changed ({what}); on_schema_change '{other}' is not supported yet", n.name))
+            .help("run with --full-refresh to rebuild the table with the new columns"),
+    };
+    Err(d.into())
 }
 
 /// A snapshot (type-2 history, dbt's `timestamp` and `check` strategies): the first run copies
