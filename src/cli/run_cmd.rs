@@ -116,6 +116,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
             threads,
             full_refresh: args.full_refresh,
             fail_fast: args.fail_fast,
+            tests_gate_children: mode == Mode::Build,
         };
         Ok::<_, crate::diagnostics::Error>(
             run::execute(&project, &compiled, engine, &selected, &opts, printer).await,

@@ -60,6 +60,8 @@ pub struct RunOptions {
     pub threads: usize,
     pub full_refresh: bool,
     pub fail_fast: bool,
+    /// `build`: a model's tests gate its descendants (a failing test skips them).
+    pub tests_gate_children: bool,
 }
 
 /// Events for the printer, in completion order.
@@ -111,6 +113,28 @@ pub async fn execute(
             }
         }
         parents.insert(id.clone(), ps);
+    }
+    if opts.tests_gate_children {
+        // In `build`, what depends on a model waits for the model's tests, as in dbt.
+        let tests_of: Vec<(String, String)> = runnable
+            .iter()
+            // Tests of one model only: a test across models (relationships) would otherwise
+            // make a model wait on a test that waits on that model.
+            .filter(|id| {
+                m.nodes[*id].resource_type == ResourceType::Test && parents[*id].len() == 1
+            })
+            .flat_map(|t| parents[t].iter().map(move |p| (p.clone(), t.clone())))
+            .collect();
+        for (model, test) in tests_of {
+            for (child, ps) in parents.iter_mut() {
+                if ps.contains(&model)
+                    && m.nodes[child].resource_type != ResourceType::Test
+                    && *child != test
+                {
+                    ps.insert(test.clone());
+                }
+            }
+        }
     }
     let mut children: HashMap<String, Vec<String>> = HashMap::new();
     for (id, ps) in &parents {
