@@ -87,7 +87,10 @@ print("%.2f %.2f" % (min(r["times"]), r["user"] + r["system"]))' "$json")
     echo "!! $label FAILED; first error lines of $log:" >&2
     { grep -m 15 -iE 'error|fail|panic|timed out' "$log" || tail -n 15 "$log"; } | sed 's/^/   /' >&2
   fi
-  ROWS+=("| $label | ${best:-FAILED} | $cpu | $runs |")
+  # the last run's summary, e.g. "PASS=28 WARN=0 ERROR=0 SKIP=0"
+  local summary
+  summary="$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE 'PASS=[0-9]+ WARN=[0-9]+ ERROR=[0-9]+ SKIP=[0-9]+' | tail -n 1 || true)"
+  ROWS+=("| $label | ${best:-FAILED} | $cpu | $runs | ${summary:--} |")
 }
 
 # --- (a) jaffle_shop: a fresh copy for every run --------------------------------------------
@@ -132,6 +135,6 @@ echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xarg
   "$(free -g | awk '/^Mem/ {print $2}') GiB RAM; $(uptime | sed 's/^ *//')"
 [[ -n "$KEEP" ]] && echo "logs of every step: $W/logs"
 echo
-echo "| project: step | best wall (s) | user+sys, mean (s) | runs |"
-echo "| --- | ---: | ---: | ---: |"
+echo "| project: step | best wall (s) | user+sys, mean (s) | runs | last run |"
+echo "| --- | ---: | ---: | ---: | --- |"
 printf '%s\n' "${ROWS[@]}"

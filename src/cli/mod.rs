@@ -168,6 +168,40 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A query runner for Jinja backed by the project's warehouse, opened on first use (most
+/// projects never query while compiling).
+pub(crate) fn warehouse_runner(
+    project: &project::Project,
+) -> Option<crate::jinja::objects::QueryRunner> {
+    let runtime = std::sync::Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .ok()?,
+    );
+    let engine: std::sync::Arc<std::sync::OnceLock<Result<crate::engine::Engine, String>>> =
+        Default::default();
+    let (warehouse, database, schema) = (
+        project.target.warehouse.clone(),
+        project.target.database.clone(),
+        project.target.schema.clone(),
+    );
+    Some(crate::jinja::objects::QueryRunner(std::sync::Arc::new(
+        move |sql: &str| {
+            let engine = engine.get_or_init(|| {
+                runtime
+                    .block_on(crate::engine::Engine::open(&warehouse, &database, &schema))
+                    .map_err(|e| e.diagnostic().message.clone())
+            });
+            let engine = engine.as_ref().map_err(Clone::clone)?;
+            runtime
+                .block_on(engine.query_result(sql))
+                .map_err(|e| e.diagnostic().message.clone())
+        },
+    )))
+}
+
 pub(crate) fn load_opts(p: &ProjectArgs) -> LoadOptions {
     LoadOptions {
         project_dir: p.project_dir.clone(),
@@ -200,6 +234,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &ParseOptions {
                     invocation_id: invocation.clone(),
                     full_refresh: false,
+                    query: None,
                 },
             )?;
             print_warnings(&parsed.warnings, args.quiet);
@@ -303,6 +338,7 @@ fn cmd_compile(args: &CompileArgs) -> Result<ExitCode> {
         &ParseOptions {
             invocation_id: invocation.clone(),
             full_refresh: args.full_refresh,
+            query: warehouse_runner(&project),
         },
     )?;
     if !no_selection {
@@ -512,6 +548,7 @@ fn cmd_ls(args: &LsArgs) -> Result<ExitCode> {
         &ParseOptions {
             invocation_id: uuid::Uuid::new_v4().to_string(),
             full_refresh: false,
+            query: None,
         },
     )?;
     print_warnings(&parsed.warnings, args.project.quiet);

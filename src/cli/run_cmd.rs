@@ -74,6 +74,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         &ParseOptions {
             invocation_id: invocation.clone(),
             full_refresh: args.full_refresh,
+            query: super::warehouse_runner(&project),
         },
     )?;
     print_warnings(&parsed.warnings, args.project.quiet);
@@ -190,6 +191,7 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
                 &ParseOptions {
                     invocation_id: invocation.clone(),
                     full_refresh: false,
+                    query: super::warehouse_runner(&project),
                 },
             )?;
             let (ids, _) = select(

@@ -184,6 +184,47 @@ impl Engine {
         df.collect().await.map_err(sql_error)
     }
 
+    /// Run a query for Jinja (`run_query`, `statement`, introspection): rows as JSON values.
+    pub async fn query_result(&self, sql: &str) -> Result<crate::jinja::objects::QueryResult> {
+        let batches = self.query(sql).await?;
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => self
+                .schema_of(sql)
+                .await
+                .unwrap_or_else(|_| Arc::new(datafusion::arrow::datatypes::Schema::empty())),
+        };
+        let columns: Vec<(String, String)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().to_string()))
+            .collect();
+        let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        writer
+            .write_batches(&refs)
+            .map_err(|e| Error::from(Diagnostic::error(codes::SQL, e.to_string())))?;
+        writer
+            .finish()
+            .map_err(|e| Error::from(Diagnostic::error(codes::SQL, e.to_string())))?;
+        let data = writer.into_inner();
+        let objects: Vec<serde_json::Map<String, serde_json::Value>> = if data.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_slice(&data).unwrap_or_default()
+        };
+        let rows = objects
+            .into_iter()
+            .map(|mut o| {
+                columns
+                    .iter()
+                    .map(|(c, _)| o.remove(c).unwrap_or(serde_json::Value::Null))
+                    .collect()
+            })
+            .collect();
+        Ok(crate::jinja::objects::QueryResult { columns, rows })
+    }
+
     /// The result schema of a query, planned but not run.
     pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef> {
         let df = self.plan_select(sql).await?;

@@ -340,6 +340,7 @@ pub struct Shared {
     pub vars: VarScope,
     /// Environment variables read while rendering, for the compile cache.
     pub env_vars_read: Mutex<BTreeMap<String, Option<String>>>,
+    pub query: Option<super::objects::QueryRunner>,
 }
 
 impl fmt::Debug for Shared {
@@ -794,10 +795,32 @@ impl Object for Adapter {
                     Ok(Value::from(()))
                 }
             }
-            "get_columns_in_relation"
-            | "get_missing_columns"
-            | "list_relations_without_caching"
-            | "get_columns_in_table" => Ok(Value::from(Vec::<Value>::new())),
+            "get_columns_in_relation" => {
+                let rel = args.first().cloned().unwrap_or_default();
+                let ctx = current_ctx(state)?;
+                let executing = state.lookup("execute").is_some_and(|v| v.is_true());
+                match (&ctx.shared.query, executing) {
+                    (Some(runner), true) => {
+                        let r =
+                            (runner.0)(&format!("select * from {rel} limit 0")).map_err(|e| {
+                                diag_err(Diagnostic::error(
+                                    "E211",
+                                    format!("cannot read the columns of {rel}: {e}"),
+                                ))
+                            })?;
+                        Ok(Value::from(
+                            r.columns
+                                .iter()
+                                .map(|(n, t)| super::objects::column_value(n, t))
+                                .collect::<Vec<_>>(),
+                        ))
+                    }
+                    _ => Ok(Value::from(Vec::<Value>::new())),
+                }
+            }
+            "get_missing_columns" | "list_relations_without_caching" | "get_columns_in_table" => {
+                Ok(Value::from(Vec::<Value>::new()))
+            }
             "check_schema_exists" => Ok(Value::from(true)),
             "already_exists" => Ok(Value::from(false)),
             "drop_relation"
@@ -807,7 +830,24 @@ impl Object for Adapter {
             | "create_schema"
             | "drop_schema"
             | "commit" => Ok(Value::from(())),
-            "execute" => Ok(Value::from_iter([
+            "execute" => {
+                let (sql,): (String,) = minijinja::value::from_args(&args[..1.min(args.len())])?;
+                let ctx = current_ctx(state)?;
+                let r = match &ctx.shared.query {
+                    Some(runner) => (runner.0)(&sql).map_err(|e| {
+                        diag_err(Diagnostic::error(
+                            "E211",
+                            format!("adapter.execute failed: {e}"),
+                        ))
+                    })?,
+                    None => Default::default(),
+                };
+                Ok(Value::from_iter([
+                    Value::from(()),
+                    Value::from_object(super::objects::AgateTable(r)),
+                ]))
+            }
+            "__unused_execute" => Ok(Value::from_iter([
                 Value::from(()),
                 Value::from_object(EmptyTable),
             ])),

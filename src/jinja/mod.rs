@@ -63,6 +63,8 @@ pub struct JinjaInputs {
     pub docs: HashMap<(String, String), String>,
     pub quoting: Quoting,
     pub warehouse: String,
+    /// How `run_query`/`statement`/introspection reach the warehouse, when they can.
+    pub query: Option<objects::QueryRunner>,
 }
 
 impl Jinja {
@@ -244,6 +246,7 @@ impl Jinja {
                 project_vars,
             },
             env_vars_read: Mutex::new(Default::default()),
+            query: inputs.query.clone(),
         });
         Ok(Jinja {
             env,
@@ -627,28 +630,53 @@ fn add_functions(env: &mut Environment<'static>) {
                 .map_err(|e| diag_err(e.diagnostic().clone()))
         },
     );
-    // No engine runs at compile time yet: statements record nothing and queries return an
-    // empty table, as dbt's do while `execute` is false.
+    // Queries run on the warehouse while `execute` is true (compile and run), and return
+    // nothing while it is false (parse), as in dbt.
     env.add_function(
         "__weir_statement",
-        |_name: Option<Value>, _sql: Value, _fetch: Option<bool>| -> String { String::new() },
+        |state: &minijinja::State,
+         name: Option<Value>,
+         sql: Value,
+         fetch: Option<bool>|
+         -> Result<String, minijinja::Error> {
+            let result = run_sql(state, &sql.to_string())?;
+            let name = name.map(|n| n.to_string()).unwrap_or_else(|| "main".into());
+            let _ = fetch;
+            STATEMENTS.with(|s| s.borrow_mut().insert(name, result));
+            Ok(String::new())
+        },
     );
     env.add_function(
         "run_query",
-        |state: &minijinja::State, _sql: Value| -> Value {
-            if state.lookup("execute").is_some_and(|v| v.is_true()) {
-                Value::from_object(objects::EmptyTable)
-            } else {
-                Value::from(())
+        |state: &minijinja::State, sql: Value| -> Result<Value, minijinja::Error> {
+            if !state.lookup("execute").is_some_and(|v| v.is_true()) {
+                return Ok(Value::from(()));
             }
+            Ok(Value::from_object(objects::AgateTable(run_sql(
+                state,
+                &sql.to_string(),
+            )?)))
         },
     );
-    env.add_function("load_result", |_name: Value| -> Value {
-        Value::from_iter([
-            ("table", Value::from_object(objects::EmptyTable)),
-            ("data", Value::from(Vec::<Value>::new())),
-            ("response", Value::from(())),
-        ])
+    env.add_function("load_result", |name: Value| -> Value {
+        let result = STATEMENTS.with(|s| s.borrow().get(&name.to_string()).cloned());
+        match result {
+            Some(r) => {
+                let data: Vec<Value> = r
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        Value::from(row.iter().map(Value::from_serialize).collect::<Vec<_>>())
+                    })
+                    .collect();
+                Value::from_iter([
+                    ("table", Value::from_object(objects::AgateTable(r))),
+                    ("data", Value::from(data)),
+                    ("response", Value::from(())),
+                ])
+            }
+            None => Value::from(()),
+        }
     });
     env.add_function(
         "store_result",
@@ -675,6 +703,31 @@ fn add_functions(env: &mut Environment<'static>) {
     });
     env.add_filter("as_text", |v: Value| -> String { v.to_string() });
     env.add_filter("as_native", |v: Value| -> Value { v });
+}
+
+thread_local! {
+    /// `statement(name)` results for `load_result(name)`. One node renders on one thread.
+    static STATEMENTS: std::cell::RefCell<HashMap<String, objects::QueryResult>> = std::cell::RefCell::new(HashMap::new());
+}
+
+/// Run SQL through the context's query runner (empty result when there is none, or while
+/// `execute` is false).
+fn run_sql(state: &minijinja::State, sql: &str) -> Result<objects::QueryResult, minijinja::Error> {
+    if !state.lookup("execute").is_some_and(|v| v.is_true()) {
+        return Ok(Default::default());
+    }
+    let Some(runner) = context::current_ctx(state)
+        .ok()
+        .and_then(|c| c.shared.query.clone())
+    else {
+        return Ok(Default::default());
+    };
+    (runner.0)(sql).map_err(|e| {
+        diag_err(
+            Diagnostic::error("E211", format!("a query run from Jinja failed: {e}"))
+                .note(format!("query: {}", sql.trim())),
+        )
+    })
 }
 
 fn sort_json(v: Json) -> Json {

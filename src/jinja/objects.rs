@@ -704,3 +704,144 @@ impl Object for EmptyTable {
         Enumerator::Values(Vec::new())
     }
 }
+
+/// Rows a query returned, as the warehouse gave them (JSON values, column names and types).
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// Runs SQL on the warehouse for `run_query`, `statement` and adapter introspection. Given by
+/// the command (which owns the engine); absent when nothing can be queried.
+#[derive(Clone)]
+pub struct QueryRunner(pub Arc<QueryFn>);
+
+/// SQL in, rows (or the engine's message) out.
+pub type QueryFn = dyn Fn(&str) -> Result<QueryResult, String> + Send + Sync;
+
+impl fmt::Debug for QueryRunner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<query runner>")
+    }
+}
+
+/// An agate-like table: `rows` (indexable rows), `columns` (with `.name` and `.values()`),
+/// `column_names`, `column_types`, as dbt's `run_query` returns.
+#[derive(Debug)]
+pub struct AgateTable(pub QueryResult);
+
+#[derive(Debug)]
+struct AgateColumn {
+    name: String,
+    data_type: String,
+    values: Vec<Value>,
+}
+
+impl Object for AgateColumn {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "name" => Some(Value::from(self.name.clone())),
+            "data_type" | "dtype" => Some(Value::from(self.data_type.clone())),
+            _ => None,
+        }
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "values" | "values_distinct" => Ok(Value::from(self.values.clone())),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("column has no method '{method}'"),
+            )),
+        }
+    }
+}
+
+impl AgateTable {
+    fn rows(&self) -> Vec<Value> {
+        self.0
+            .rows
+            .iter()
+            .map(|r| Value::from(r.iter().map(Value::from_serialize).collect::<Vec<_>>()))
+            .collect()
+    }
+    fn columns(&self) -> Vec<Value> {
+        self.0
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ty))| {
+                let values = self
+                    .0
+                    .rows
+                    .iter()
+                    .map(|r| r.get(i).map(Value::from_serialize).unwrap_or_default())
+                    .collect();
+                Value::from_object(AgateColumn {
+                    name: name.clone(),
+                    data_type: ty.clone(),
+                    values,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Object for AgateTable {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "rows" => Value::from(self.rows()),
+            "columns" => Value::from(self.columns()),
+            "column_names" => Value::from(
+                self.0
+                    .columns
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            "column_types" => Value::from(
+                self.0
+                    .columns
+                    .iter()
+                    .map(|(_, t)| t.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => return None,
+        })
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "print_table" => Ok(Value::from(())),
+            "values" => Ok(Value::from(self.rows())),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("table has no method '{method}'"),
+            )),
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.rows())
+    }
+}
+
+/// `adapter.get_columns_in_relation` items: dbt's Column (`.name`, `.column`, `.data_type`,
+/// `.dtype`, `.quoted`).
+pub fn column_value(name: &str, data_type: &str) -> Value {
+    Value::from_iter([
+        ("name", Value::from(name)),
+        ("column", Value::from(name)),
+        ("data_type", Value::from(data_type)),
+        ("dtype", Value::from(data_type)),
+        ("quoted", Value::from(format!("\"{name}\""))),
+    ])
+}

@@ -37,6 +37,8 @@ pub struct Parsed {
 pub struct ParseOptions {
     pub invocation_id: String,
     pub full_refresh: bool,
+    /// The warehouse, for `run_query` and introspection while compiling.
+    pub query: Option<crate::jinja::objects::QueryRunner>,
 }
 
 fn quoting(project: &Project) -> Quoting {
@@ -110,6 +112,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             docs: docs_map.clone(),
             quoting,
             warehouse: project.target.warehouse.clone(),
+            query: opts.query.clone(),
         },
     )?;
     for (pkg, defs) in &jinja.shared.registry.by_package {
