@@ -502,7 +502,7 @@ async fn warehouse_sql_functions() {
         q(
             &e,
             "select count_if(amount > 6), sum(iff(amount > 6, 1, 0)), \
-             max(nvl(null, name)), max(iff(id > 100, 1 / (id - id), 7)) from orders"
+             max(nvl(null, name)), max(iff(id > 100, 1 % (id - id), 7)) from orders"
         )
         .await,
         ["2|2|cy|7"]
