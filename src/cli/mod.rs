@@ -59,6 +59,18 @@ pub struct RunArgs {
     /// Stop at the first failure
     #[arg(long, short = 'x')]
     pub fail_fast: bool,
+    /// No progress bar, even on a terminal (it is off when stdout is not a terminal)
+    #[arg(long)]
+    pub no_progress: bool,
+    /// `json`: one JSON object per finished node on stdout
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug)]

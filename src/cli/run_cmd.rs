@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{configure_threads, load_opts, print_warnings, select, RunArgs, ShowArgs};
+use super::{configure_threads, load_opts, print_warnings, select, LogFormat, RunArgs, ShowArgs};
 use crate::compile::{self, CompileOptions};
 use crate::diagnostics::{Diagnostic, Result};
 use crate::engine::Engine;
@@ -33,18 +33,73 @@ impl Mode {
     }
 }
 
-/// dbt-style lines: `1 of 8 OK created table model main.customers ..... [OK in 0.02s]`.
-struct LinePrinter {
+/// How results are shown: dbt-style lines (`1 of 8 OK created table model main.customers
+/// ..... [OK in 0.02s]`), above a progress bar on a terminal, or one JSON object per line.
+struct Printer {
     quiet: bool,
+    json: bool,
+    bar: Option<indicatif::ProgressBar>,
     lock: Mutex<()>,
 }
 
-impl Reporter for LinePrinter {
+impl Printer {
+    fn new(quiet: bool, json: bool, no_progress: bool, total: usize) -> Printer {
+        let bar = (!json && !quiet && !no_progress && std::io::stdout().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{bar:30}] {pos}/{len} {wide_msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Printer {
+            quiet,
+            json,
+            bar,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Printer {
     fn finished(&self, index: usize, total: usize, node: &Node, r: &NodeResult) {
+        let _g = self.lock.lock().unwrap();
+        if let Some(bar) = &self.bar {
+            bar.set_position(index as u64);
+            bar.set_message(format!("{} {}", r.status.label(), node.name));
+        }
+        if self.json {
+            let event = serde_json::json!({
+                "event": "node_finished", "index": index, "total": total,
+                "unique_id": node.unique_id, "resource_type": node.resource_type.as_str(),
+                "relation": format!("{}.{}", node.schema, node.alias),
+                "status": r.status, "message": r.message, "execution_time": r.seconds,
+                "rows": r.rows, "failures": r.failures,
+                "error": r.error.as_ref().map(|d| d.render()),
+            });
+            println!("{event}");
+            return;
+        }
         if self.quiet && !r.status.is_failure() {
             return;
         }
-        let _g = self.lock.lock().unwrap();
         let what = run::describe_node(node);
         let verb = match (r.status, node.resource_type) {
             (Status::Success, ResourceType::Seed) => format!("OK loaded {what}"),
@@ -60,7 +115,7 @@ impl Reporter for LinePrinter {
         };
         let left = format!("{index} of {total} {verb} ");
         let dots = ".".repeat(80usize.saturating_sub(left.len() + tag.len()).max(3));
-        println!("{left}{dots} {tag}");
+        self.line(&format!("{left}{dots} {tag}"));
     }
 }
 
@@ -100,10 +155,13 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| Diagnostic::internal(e.to_string()))?;
-    let printer = Arc::new(LinePrinter {
-        quiet: args.project.quiet,
-        lock: Mutex::new(()),
-    });
+    let printer = Arc::new(Printer::new(
+        args.project.quiet,
+        args.log_format == LogFormat::Json,
+        args.no_progress,
+        selected.len(),
+    ));
+    let reporter: Arc<dyn Reporter> = printer.clone();
     let results = runtime.block_on(async {
         let engine = Arc::new(
             Engine::open(
@@ -119,10 +177,25 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
             fail_fast: args.fail_fast,
             tests_gate_children: mode == Mode::Build,
         };
-        Ok::<_, crate::diagnostics::Error>(
-            run::execute(&project, &compiled, engine, &selected, &opts, printer).await,
+        if mode != Mode::Test {
+            run::run_project_hooks(&engine, "on-run-start", &compiled.on_run_start).await?;
+        }
+        let results = run::execute(
+            &project,
+            &compiled,
+            engine.clone(),
+            &selected,
+            &opts,
+            reporter,
         )
-    })?;
+        .await;
+        if mode != Mode::Test {
+            run::run_project_hooks(&engine, "on-run-end", &compiled.on_run_end).await?;
+        }
+        Ok::<_, crate::diagnostics::Error>(results)
+    });
+    printer.finish();
+    let results = results?;
     let elapsed = start.elapsed().as_secs_f64();
     let rr = run::run_results_json(
         &results,
