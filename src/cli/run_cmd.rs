@@ -109,7 +109,11 @@ impl Reporter for Printer {
             (s, _) => format!("{} {what}", s.label()),
         };
         let tag = match r.status {
-            Status::Success => format!("[{} in {:.2}s]", r.message, r.seconds),
+            Status::Success => format!(
+                "[{} in {:.2}s]",
+                r.message.lines().next().unwrap_or(""),
+                r.seconds
+            ),
             Status::Skipped => "[SKIP]".to_string(),
             s => format!("[{} in {:.2}s]", s.label(), r.seconds),
         };
@@ -219,22 +223,41 @@ fn summarize(results: &[NodeResult], compiled: &compile::Compiled, elapsed: f64)
     let skip = count(&|s| s == Status::Skipped);
     println!();
     println!("Finished running {} nodes in {elapsed:.2}s.", results.len());
-    for r in results.iter().filter(|r| r.status.is_failure()) {
+    for r in results
+        .iter()
+        .filter(|r| r.status.is_failure() || r.status == Status::Warn)
+    {
         let n = compiled.manifest.nodes.get(&r.unique_id);
         let name = n.map_or(r.unique_id.as_str(), |n| n.name.as_str());
+        let label = match r.status {
+            Status::Fail => "Failure",
+            Status::Warn => "Warning",
+            _ => "Error",
+        };
         eprintln!();
         eprintln!(
-            "{} in {} {name}",
-            if r.status == Status::Fail {
-                "Failure"
-            } else {
-                "Error"
-            },
+            "{label} in {} {name}",
             n.map_or("node", |n| n.resource_type.as_str())
         );
+        if let Some(n) = n.filter(|n| n.resource_type == ResourceType::Test) {
+            let model = n
+                .attached_node
+                .as_ref()
+                .and_then(|m| compiled.manifest.nodes.get(m))
+                .map(|m| m.name.as_str());
+            match (model, &n.column_name) {
+                (Some(m), Some(c)) => eprintln!("  on model {m}, column {c}"),
+                (Some(m), None) => eprintln!("  on model {m}"),
+                _ => {}
+            }
+        }
         match &r.error {
             Some(d) => eprint!("{}", d.render()),
-            None => eprintln!("  {}", r.message),
+            None => {
+                for line in r.message.lines() {
+                    eprintln!("  {line}");
+                }
+            }
         }
         if let Some(n) = n {
             eprintln!("  compiled code at target/compiled/{}", n.compiled_path());

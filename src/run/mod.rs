@@ -340,29 +340,7 @@ async fn run_node(
                 .await?;
             Ok((Status::Success, format!("INSERT {rows}"), Some(rows), None))
         }
-        ResourceType::Test => {
-            let count_sql =
-                format!("select count(*) as failures from (\n{sql}\n) dbt_internal_test");
-            let batches = engine.query(&count_sql).await?;
-            let failures = first_u64(&batches).unwrap_or(0);
-            let severity = get_str(&n.config, "severity")
-                .unwrap_or("error")
-                .to_lowercase();
-            let status = match (failures, severity.as_str()) {
-                (0, _) => Status::Pass,
-                (_, "warn") => Status::Warn,
-                _ => Status::Fail,
-            };
-            let msg = if failures == 0 {
-                "PASS".to_string()
-            } else {
-                format!(
-                    "Got {failures} result{}, configured to fail if != 0",
-                    if failures == 1 { "" } else { "s" }
-                )
-            };
-            Ok((status, msg, None, Some(failures)))
-        }
+        ResourceType::Test => run_test(engine, n, &sql).await,
         ResourceType::Snapshot => snapshot(engine, n, &sql).await,
         _ => {
             for hook in &n.pre_hooks {
@@ -401,6 +379,90 @@ pub async fn run_project_hooks(engine: &Engine, which: &str, hooks: &[String]) -
         })?;
     }
     Ok(())
+}
+
+/// A data test as dbt runs it: `fail_calc` over the failing rows (optionally `limit`ed), compared
+/// with `warn_if` / `error_if`; `store_failures` keeps the failing rows as a Delta table in the
+/// `<schema>_dbt_test__audit` schema. A failure's message carries the first failing rows.
+async fn run_test(engine: &Engine, n: &Node, sql: &str) -> Result<Outcome> {
+    let cfg = |k: &str, d: &str| get_str(&n.config, k).unwrap_or(d).to_string();
+    let fail_calc = cfg("fail_calc", "count(*)");
+    let (warn_if, error_if) = (cfg("warn_if", "!= 0"), cfg("error_if", "!= 0"));
+    let limit = n
+        .config
+        .get("limit")
+        .and_then(Json::as_u64)
+        .map(|l| format!("\nlimit {l}"))
+        .unwrap_or_default();
+    let store = n
+        .config
+        .get("store_failures")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    if store {
+        let audit = cfg("schema", "").trim().to_string();
+        let schema = if audit.is_empty() || audit == "dbt_test__audit" {
+            format!("{}_dbt_test__audit", n.schema)
+        } else {
+            audit
+        };
+        engine
+            .create_table_as(
+                &schema,
+                &n.alias,
+                &format!("select * from (\n{sql}\n) dbt_internal_test{limit}"),
+                &[],
+            )
+            .await?;
+    }
+    let check = format!(
+        "select {fail_calc} as failures, ({fail_calc}) {warn_if} as should_warn, ({fail_calc}) {error_if} as should_error \
+         from (\nselect * from (\n{sql}\n) dbt_internal_test_rows{limit}\n) dbt_internal_test"
+    );
+    let batches = engine.query(&check).await?;
+    let failures = first_u64(&batches).unwrap_or(0);
+    let flag = |col: usize| -> bool {
+        use datafusion::arrow::array::{Array, AsArray};
+        batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .and_then(|b| {
+                b.column(col)
+                    .as_boolean_opt()
+                    .map(|a| !a.is_null(0) && a.value(0))
+            })
+            .unwrap_or(false)
+    };
+    let (should_warn, should_error) = (flag(1), flag(2));
+    let severity = cfg("severity", "error").to_lowercase();
+    let status = if severity == "error" && should_error {
+        Status::Fail
+    } else if should_warn || (severity == "warn" && should_error) {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    if status == Status::Pass {
+        return Ok((status, "PASS".into(), None, Some(failures)));
+    }
+    let rule = if status == Status::Fail {
+        format!("fail if {error_if}")
+    } else {
+        format!("warn if {warn_if}")
+    };
+    let mut msg = format!(
+        "Got {failures} result{}, configured to {rule}",
+        if failures == 1 { "" } else { "s" }
+    );
+    let preview = engine
+        .query(&format!(
+            "select * from (\n{sql}\n) dbt_internal_test limit 5"
+        ))
+        .await?;
+    if let Ok(table) = datafusion::arrow::util::pretty::pretty_format_batches(&preview) {
+        msg.push_str(&format!("\nfirst failing rows:\n{table}"));
+    }
+    Ok((status, msg, None, Some(failures)))
 }
 
 fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option<u64> {

@@ -138,3 +138,76 @@ fn duplicate_merge_keys_are_an_error_that_names_the_key() {
     );
     assert_eq!(count(&wh, "select count(*) from main.loan_days"), before);
 }
+
+/// Bad data fails the right tests, with the failing rows shown; `store_failures` keeps them as
+/// Delta tables in the audit schema; the models that depend on a failing model are skipped.
+#[test]
+fn bad_data_fails_the_right_tests_and_stores_failures() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit("seeds/raw_members.csv", "\n2,", "\n1,");
+    edit(
+        "seeds/raw_loans.csv",
+        "1,35,2021-03-03,returned",
+        "1,35,2021-03-03,misplaced",
+    );
+    let project_file = dir.join("dbt_project.yml");
+    let mut text = std::fs::read_to_string(&project_file).unwrap();
+    text.push_str("\ndata_tests:\n  library:\n    +store_failures: true\n");
+    std::fs::write(&project_file, text).unwrap();
+
+    let out = weir(&["build", "--project-dir", dir.to_str().unwrap()], dir);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("FAIL test unique_stg_members_member_id"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("FAIL test accepted_values_stg_loans_status"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("on model stg_members, column member_id"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("first failing rows"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("misplaced"),
+        "the failing value is shown:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("SKIP table model main.members"),
+        "{}",
+        out.stdout
+    );
+    let audit = dir.join("warehouse/main_dbt_test__audit");
+    let stored = std::fs::read_dir(&audit)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        stored.iter().any(|s| s == "unique_stg_members_member_id"),
+        "{stored:?}"
+    );
+    assert_eq!(
+        count(
+            &dir.join("warehouse"),
+            "select count(*) from main_dbt_test__audit.unique_stg_members_member_id"
+        ),
+        1
+    );
+}
