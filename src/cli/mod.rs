@@ -45,6 +45,16 @@ pub enum Command {
     Build(RunArgs),
     /// Print rows of a model's query, or of an inline query
     Show(ShowArgs),
+    /// Run one SQL statement against the warehouse and print its result
+    Sql(SqlArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The statement (tables are `schema.name`, e.g. `select * from main.orders`)
+    pub statement: String,
 }
 
 #[derive(Args, Debug)]
@@ -267,6 +277,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Test(args) => run_cmd::cmd_run(&args, run_cmd::Mode::Test),
         Command::Build(args) => run_cmd::cmd_run(&args, run_cmd::Mode::Build),
         Command::Show(args) => run_cmd::cmd_show(&args),
+        Command::Sql(args) => run_cmd::cmd_sql(&args),
         Command::Clean(args) => {
             let project = project::load(&load_opts(&args))?;
             let targets = project

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{configure_threads, load_opts, print_warnings, select, LogFormat, RunArgs, ShowArgs};
+use super::{
+    configure_threads, load_opts, print_warnings, select, LogFormat, RunArgs, ShowArgs, SqlArgs,
+};
 use crate::compile::{self, CompileOptions};
 use crate::diagnostics::{Diagnostic, Result};
 use crate::engine::Engine;
@@ -347,5 +349,27 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
     })?;
     println!("{text}");
     let _ = std::io::stdout().is_terminal();
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_sql(args: &SqlArgs) -> Result<ExitCode> {
+    let project = project::load(&load_opts(&args.project))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::internal(e.to_string()))?;
+    let text = runtime.block_on(async {
+        let engine = Engine::open(
+            &project.target.warehouse,
+            &project.target.database,
+            &project.target.schema,
+        )
+        .await?;
+        let batches = engine.query(&args.statement).await?;
+        datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .map(|t| t.to_string())
+            .map_err(|e| crate::diagnostics::Error::from(Diagnostic::error("E501", e.to_string())))
+    })?;
+    println!("{text}");
     Ok(ExitCode::SUCCESS)
 }

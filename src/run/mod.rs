@@ -516,10 +516,28 @@ async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
                     if unique_key.is_empty() {
                         engine.append(schema, name, sql).await?
                     } else {
-                        let update = n
+                        let mut update = n
                             .config
                             .get("merge_update_columns")
                             .map(|v| as_string_list(Some(v)));
+                        // merge_exclude_columns: update every column but these.
+                        if let (None, Some(excluded)) =
+                            (&update, n.config.get("merge_exclude_columns"))
+                        {
+                            let excluded: Vec<String> = as_string_list(Some(excluded))
+                                .iter()
+                                .map(|c| c.to_lowercase())
+                                .collect();
+                            let columns = engine.schema_of(sql).await?;
+                            update = Some(
+                                columns
+                                    .fields()
+                                    .iter()
+                                    .map(|f| f.name().clone())
+                                    .filter(|c| !excluded.contains(&c.to_lowercase()))
+                                    .collect(),
+                            );
+                        }
                         engine
                             .merge(schema, name, sql, &unique_key, update.as_deref())
                             .await?
