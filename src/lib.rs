@@ -31,3 +31,4 @@ pub mod parse;
 pub mod project;
 pub mod run;
 pub mod sql;
+pub mod testing;

@@ -29,8 +29,8 @@ impl Mode {
         match self {
             Mode::Seed => &["seed"],
             Mode::Run => &["model"],
-            Mode::Test => &["test"],
-            Mode::Build => &["seed", "model", "test", "snapshot"],
+            Mode::Test => &["test", "unit_test"],
+            Mode::Build => &["seed", "model", "test", "snapshot", "unit_test"],
         }
     }
 }
@@ -77,6 +77,31 @@ impl Printer {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl Printer {
+    fn unit_line(&self, index: usize, total: usize, r: &NodeResult) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "unit_test_finished", "unique_id": r.unique_id, "status": r.status, "message": r.message, "execution_time": r.seconds})
+            );
+            return;
+        }
+        if self.quiet && !r.status.is_failure() {
+            return;
+        }
+        let name = r
+            .unique_id
+            .splitn(3, '.')
+            .nth(2)
+            .unwrap_or(&r.unique_id)
+            .replacen('.', "::", 1);
+        let left = format!("{index} of {total} {} unit_test {name} ", r.status.label());
+        let tag = format!("[{} in {:.2}s]", r.status.label(), r.seconds);
+        let dots = ".".repeat(80usize.saturating_sub(left.len() + tag.len()).max(3));
+        self.line(&format!("{left}{dots} {tag}"));
     }
 }
 
@@ -151,7 +176,9 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         },
     )?;
     compile::write_target(&project, &compiled, &invocation)?;
-    selected.retain(|id| compiled.manifest.nodes.contains_key(id));
+    selected.retain(|id| {
+        compiled.manifest.nodes.contains_key(id) || compiled.manifest.unit_tests.contains_key(id)
+    });
     if !args.project.quiet {
         println!("{}", super::found_line(&compiled.manifest));
     }
@@ -186,7 +213,30 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         if mode != Mode::Test {
             run::run_project_hooks(&engine, "on-run-start", &compiled.on_run_start).await?;
         }
-        let results = run::execute(
+        // Unit tests first: in `build`, a model whose unit test fails is not built, and what
+        // depends on it is skipped.
+        let unit = crate::testing::run_unit_tests(&engine, &compiled, &selected).await;
+        let mut selected = selected.clone();
+        for (i, r) in unit.iter().enumerate() {
+            printer.unit_line(i + 1, unit.len(), r);
+            if mode == Mode::Build && r.status.is_failure() {
+                let model = compiled
+                    .manifest
+                    .unit_tests
+                    .get(&r.unique_id)
+                    .and_then(|u| u.depends_on_nodes.first().cloned());
+                if let Some(model) = model {
+                    let children = compiled.manifest.child_map();
+                    let mut stack = vec![model];
+                    while let Some(id) = stack.pop() {
+                        if selected.remove(&id) {
+                            stack.extend(children.get(&id).cloned().unwrap_or_default());
+                        }
+                    }
+                }
+            }
+        }
+        let mut results = run::execute(
             &project,
             &compiled,
             engine.clone(),
@@ -195,6 +245,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
             reporter,
         )
         .await;
+        results.extend(unit);
         if mode != Mode::Test {
             run::run_project_hooks(&engine, "on-run-end", &compiled.on_run_end).await?;
         }

@@ -26,6 +26,7 @@ pub struct Compiled {
     /// The project's `on-run-start` / `on-run-end` statements, rendered.
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
+    pub unit_tests: Vec<UnitTestPlan>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -240,13 +241,242 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
             .into_iter()
             .map(|w| Diagnostic::warning("W201", w)),
     );
+    let unit_tests = plan_unit_tests(&jinja, &manifest, &resolver, &graph)?;
     Ok(Compiled {
         manifest,
         dag,
         warnings,
         on_run_start,
         on_run_end,
+        unit_tests,
     })
+}
+
+/// One `given` input of a unit test: the CTE that replaces the ref/source, and its rows.
+#[derive(Debug, Clone)]
+pub struct UnitInput {
+    pub cte: String,
+    /// The relation the input stands for (its columns and types type the rows).
+    pub relation: Option<(String, String)>,
+    pub format: String,
+    pub rows: Json,
+}
+
+/// A unit test, compiled: the model rendered against its inputs, and the expected rows.
+#[derive(Debug, Clone)]
+pub struct UnitTestPlan {
+    pub unique_id: String,
+    pub name: String,
+    pub model: String,
+    pub inputs: Vec<UnitInput>,
+    pub model_sql: String,
+    pub expect_format: String,
+    pub expect_rows: Json,
+}
+
+/// `ref()`/`source()` resolve to the unit test's input CTEs when given, else as usual.
+struct UnitResolver {
+    inner: Arc<dyn Resolver>,
+    refs: HashMap<String, String>,
+    sources: HashMap<(String, String), String>,
+}
+
+impl Resolver for UnitResolver {
+    fn resolve_ref(&self, from: &str, call: &RefCall) -> std::result::Result<Relation, Diagnostic> {
+        let mut rel = self.inner.resolve_ref(from, call)?;
+        if let Some(cte) = self.refs.get(&call.name) {
+            rel.cte_name = Some(cte.clone());
+        }
+        Ok(rel)
+    }
+    fn resolve_source(
+        &self,
+        source: &str,
+        table: &str,
+    ) -> std::result::Result<Relation, Diagnostic> {
+        let mut rel = self.inner.resolve_source(source, table)?;
+        if let Some(cte) = self.sources.get(&(source.to_string(), table.to_string())) {
+            rel.cte_name = Some(cte.clone());
+        }
+        Ok(rel)
+    }
+}
+
+/// `var()` with a unit test's `overrides: vars:` first.
+#[derive(Debug)]
+struct VarOverride {
+    overrides: serde_json::Map<String, Json>,
+    inner: Value,
+}
+
+impl Object for VarOverride {
+    fn call(
+        self: &Arc<Self>,
+        state: &minijinja::State,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        if let Some(v) = args
+            .first()
+            .and_then(Value::as_str)
+            .and_then(|n| self.overrides.get(n))
+        {
+            return Ok(Value::from_serialize(v));
+        }
+        self.inner.call(state, args)
+    }
+}
+
+fn plan_unit_tests(
+    jinja: &Jinja,
+    m: &Manifest,
+    resolver: &Arc<dyn Resolver>,
+    graph: &Value,
+) -> Result<Vec<UnitTestPlan>> {
+    let mut plans = Vec::new();
+    for u in m.unit_tests.values() {
+        let Some(model) = u.depends_on_nodes.first().and_then(|id| m.nodes.get(id)) else {
+            continue;
+        };
+        let mut refs = HashMap::new();
+        let mut sources = HashMap::new();
+        let mut inputs = Vec::new();
+        let mut this_cte = None;
+        for (i, g) in u.given.iter().enumerate() {
+            let input = g
+                .get("input")
+                .and_then(Json::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let cte = format!("__weir_unit_input_{i}");
+            static CALL: OnceLock<regex::Regex> = OnceLock::new();
+            let call = CALL.get_or_init(|| {
+                regex::Regex::new(
+                    r#"^(ref|source)\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)$"#,
+                )
+                .unwrap()
+            });
+            let relation = if input == "this" {
+                this_cte = Some(cte.clone());
+                Some((model.schema.clone(), model.alias.clone()))
+            } else if let Some(c) = call.captures(&input) {
+                let (kind, a, b) = (
+                    &c[1],
+                    c[2].to_string(),
+                    c.get(3).map(|x| x.as_str().to_string()),
+                );
+                let rel = if kind == "ref" {
+                    let name = b.clone().unwrap_or_else(|| a.clone());
+                    refs.insert(name.clone(), cte.clone());
+                    resolver.resolve_ref(
+                        &model.package_name,
+                        &RefCall {
+                            package: b.as_ref().map(|_| a.clone()),
+                            name,
+                            version: None,
+                        },
+                    )
+                } else {
+                    let table = b.clone().unwrap_or_default();
+                    sources.insert((a.clone(), table.clone()), cte.clone());
+                    resolver.resolve_source(&a, &table)
+                };
+                rel.ok().map(|r| {
+                    (
+                        r.schema.unwrap_or_default(),
+                        r.identifier.unwrap_or_default(),
+                    )
+                })
+            } else {
+                return Err(Diagnostic::error(
+                    "E602",
+                    format!("unit test '{}': cannot read input '{input}'", u.name),
+                )
+                .help("inputs are ref('model'), source('source', 'table') or this")
+                .note(format!("in {}", u.original_file_path))
+                .into());
+            };
+            inputs.push(UnitInput {
+                cte,
+                relation,
+                format: g
+                    .get("format")
+                    .and_then(Json::as_str)
+                    .unwrap_or("dict")
+                    .to_string(),
+                rows: g.get("rows").cloned().unwrap_or(Json::Array(Vec::new())),
+            });
+        }
+        let overrides = u.overrides.clone().unwrap_or(Json::Null);
+        let unit_resolver: Arc<dyn Resolver> = Arc::new(UnitResolver {
+            inner: resolver.clone(),
+            refs,
+            sources,
+        });
+        let incremental = overrides
+            .get("macros")
+            .and_then(|mac| mac.get("is_incremental"))
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
+        let base = compile_scope(jinja, model, &unit_resolver, graph, incremental);
+        let mut vars = base.vars.clone();
+        if let Some(Json::Object(v)) = overrides.get("vars") {
+            let inner = vars.get("var").cloned().unwrap_or_default();
+            vars.insert(
+                "var",
+                Value::from_object(VarOverride {
+                    overrides: v.clone(),
+                    inner,
+                }),
+            );
+        }
+        if let Some(cte) = &this_cte {
+            let mut this = Relation::new(
+                &model.database,
+                &model.schema,
+                &model.alias,
+                jinja.shared.quoting,
+            );
+            this.cte_name = Some(cte.clone());
+            vars.insert("this", Value::from_object(this));
+        }
+        let scope = Arc::new(Scope {
+            vars,
+            recorder: None,
+        });
+        let model_sql = jinja
+            .render(
+                &model.display_path,
+                &model.raw_code,
+                scope,
+                &model.package_name,
+            )
+            .map_err(|d| {
+                d.note(format!(
+                    "while rendering model '{}' for unit test '{}'",
+                    model.name, u.name
+                ))
+            })?;
+        plans.push(UnitTestPlan {
+            unique_id: u.unique_id.clone(),
+            name: u.name.clone(),
+            model: model.name.clone(),
+            inputs,
+            model_sql,
+            expect_format: u
+                .expect
+                .get("format")
+                .and_then(Json::as_str)
+                .unwrap_or("dict")
+                .to_string(),
+            expect_rows: u
+                .expect
+                .get("rows")
+                .cloned()
+                .unwrap_or(Json::Array(Vec::new())),
+        });
+    }
+    Ok(plans)
 }
 
 /// A node's hooks (strings, or `{sql: ...}` objects), rendered in the node's context.

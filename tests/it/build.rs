@@ -27,6 +27,17 @@ fn example_project_builds_then_runs_incrementally() {
     let out = weir(&["build", "--project-dir", dir], project.path());
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("ERROR=0 SKIP=0"), "{}", out.stdout);
+    for unit in [
+        "customer_lifetime::customer_lifetime_skips_small_orders",
+        "fct_daily_revenue::daily_revenue_sums_orders_per_day",
+        "stg_payments::stg_payments_converts_cents",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("PASS unit_test {unit}")),
+            "unit test {unit} (dict, sql and csv inputs):\n{}",
+            out.stdout
+        );
+    }
     let wh = project.path().join("warehouse");
     assert!(wh.join("main/orders/_delta_log").is_dir());
     assert!(
@@ -209,5 +220,42 @@ fn bad_data_fails_the_right_tests_and_stores_failures() {
             "select count(*) from main_dbt_test__audit.unique_stg_members_member_id"
         ),
         1
+    );
+}
+
+/// A unit test whose expectation is wrong fails with a row diff, and `build` does not build the
+/// model it tests.
+#[test]
+fn a_failing_unit_test_prints_a_row_diff() {
+    let project = copy_project(&repo().join("example_project"));
+    let dir = project.path();
+    let yml = dir.join("models/marts/_unit_tests.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    std::fs::write(
+        &yml,
+        text.replace("2,10,coupon,500,5.0", "2,10,coupon,500,6.0"),
+    )
+    .unwrap();
+    let out = weir(&["build", "--project-dir", dir.to_str().unwrap()], dir);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("FAIL unit_test stg_payments::stg_payments_converts_cents"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("missing (expected, not returned)") && out.stderr.contains("6.0"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("unexpected (returned, not expected)") && out.stderr.contains("5.0"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dir.join("warehouse/main/stg_payments").exists(),
+        "the model under a failing unit test is not built"
     );
 }
