@@ -326,6 +326,15 @@ impl Object for VarOverride {
     }
 }
 
+/// `ref('x')`, `ref('pkg', 'x')` or `source('s', 't')` as a unit test input.
+fn input_call_re() -> &'static regex::Regex {
+    static CALL: OnceLock<regex::Regex> = OnceLock::new();
+    CALL.get_or_init(|| {
+        regex::Regex::new(r#"^(ref|source)\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)$"#)
+            .unwrap()
+    })
+}
+
 fn plan_unit_tests(
     jinja: &Jinja,
     m: &Manifest,
@@ -349,13 +358,7 @@ fn plan_unit_tests(
                 .trim()
                 .to_string();
             let cte = format!("__weir_unit_input_{i}");
-            static CALL: OnceLock<regex::Regex> = OnceLock::new();
-            let call = CALL.get_or_init(|| {
-                regex::Regex::new(
-                    r#"^(ref|source)\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)$"#,
-                )
-                .unwrap()
-            });
+            let call = input_call_re();
             let relation = if input == "this" {
                 this_cte = Some(cte.clone());
                 Some((model.schema.clone(), model.alias.clone()))
