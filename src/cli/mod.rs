@@ -47,6 +47,25 @@ pub enum Command {
     Show(ShowArgs),
     /// Run one SQL statement against the warehouse and print its result
     Sql(SqlArgs),
+    /// Source commands: `weir source freshness`
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SourceCommand {
+    /// Check how recently each source was loaded (loaded_at_field, warn_after, error_after) and write target/sources.json
+    Freshness(FreshnessArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FreshnessArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub selection: SelectArgs,
 }
 
 #[derive(Args, Debug)]
@@ -278,6 +297,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(args) => run_cmd::cmd_run(&args, run_cmd::Mode::Build),
         Command::Show(args) => run_cmd::cmd_show(&args),
         Command::Sql(args) => run_cmd::cmd_sql(&args),
+        Command::Source {
+            command: SourceCommand::Freshness(args),
+        } => run_cmd::cmd_freshness(&args),
         Command::Clean(args) => {
             let project = project::load(&load_opts(&args))?;
             let targets = project

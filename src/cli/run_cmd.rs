@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::FreshnessArgs;
 use super::{
     configure_threads, load_opts, print_warnings, select, LogFormat, RunArgs, ShowArgs, SqlArgs,
 };
@@ -423,4 +424,125 @@ pub fn cmd_sql(args: &SqlArgs) -> Result<ExitCode> {
     })?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `weir source freshness`: for each selected source table with a `freshness` policy and a
+/// `loaded_at_field`, the age of its newest row against `warn_after` / `error_after`;
+/// results in `target/sources.json` (dbt's v3 shape). Exit 1 when any source is stale (error).
+pub fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
+    let start = Instant::now();
+    let project = project::load(&load_opts(&args.project))?;
+    configure_threads(&project);
+    let invocation = uuid::Uuid::new_v4().to_string();
+    let parsed = parse::parse(
+        &project,
+        &ParseOptions {
+            invocation_id: invocation.clone(),
+            full_refresh: false,
+            query: None,
+        },
+    )?;
+    print_warnings(&parsed.warnings, args.project.quiet);
+    let (selected, _) = select(
+        &project,
+        &parsed.manifest,
+        &args.selection,
+        &["source".into()],
+    )?;
+    // Only tables with a freshness policy and a loaded_at_field are checked (dbt skips the rest).
+    let sources: Vec<_> = parsed
+        .manifest
+        .sources
+        .values()
+        .filter(|s| {
+            selected.contains(&s.unique_id)
+                && s.loaded_at_field.is_some()
+                && s.freshness.as_ref().is_some_and(|f| !f.is_null())
+        })
+        .cloned()
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::internal(e.to_string()))?;
+    let seconds = |p: &serde_json::Value| -> Option<f64> {
+        let count = p.get("count")?.as_f64()?;
+        let unit = match p.get("period")?.as_str()? {
+            "minute" => 60.0,
+            "hour" => 3600.0,
+            "day" => 86400.0,
+            _ => return None,
+        };
+        Some(count * unit)
+    };
+    let results = runtime.block_on(async {
+        let engine = Engine::open(&project.target.warehouse, &project.target.database, &project.target.schema).await?;
+        let mut out = Vec::new();
+        for (i, s) in sources.iter().enumerate() {
+            let Some(policy) = s.freshness.clone().filter(|f| !f.is_null()) else { continue };
+            let Some(field) = s.loaded_at_field.clone() else { continue };
+            let t0 = Instant::now();
+            let filter = policy.get("filter").and_then(|f| f.as_str()).map(|f| format!(" where {f}")).unwrap_or_default();
+            let sql = format!(
+                "select cast(max(cast({field} as timestamp)) as varchar) as max_loaded_at, cast(now() as varchar) as snapshotted_at, \
+                 cast(extract(epoch from (now() - max(cast({field} as timestamp)))) as double) as age from {}.{}{filter}",
+                s.schema, s.identifier
+            );
+            let (status, row) = match engine.query_result(&sql).await {
+                Ok(r) => {
+                    let row = r.rows.first().cloned().unwrap_or_default();
+                    let age = row.get(2).and_then(|v| v.as_f64());
+                    let over = |k: &str| match (age, policy.get(k).and_then(seconds)) {
+                        (Some(a), Some(limit)) => a > limit,
+                        _ => false,
+                    };
+                    let status = if age.is_none() { "runtime error" } else if over("error_after") { "error" } else if over("warn_after") { "warn" } else { "pass" };
+                    (status, row)
+                }
+                Err(e) => {
+                    eprint!("{}", e.diagnostic().render());
+                    ("runtime error", Vec::new())
+                }
+            };
+            if !args.project.quiet {
+                let label = match status { "pass" => "PASS", "warn" => "WARN", "error" => "ERROR STALE", _ => "ERROR" };
+                let left = format!("{} of {} {label} freshness of {}.{} ", i + 1, sources.len(), s.source_name, s.name);
+                let tag = format!("[{label} in {:.2}s]", t0.elapsed().as_secs_f64());
+                println!("{left}{} {tag}", ".".repeat(80usize.saturating_sub(left.len() + tag.len()).max(3)));
+            }
+            out.push(serde_json::json!({
+                "unique_id": s.unique_id,
+                "max_loaded_at": row.first().cloned().unwrap_or(serde_json::Value::Null),
+                "snapshotted_at": row.get(1).cloned().unwrap_or(serde_json::Value::Null),
+                "max_loaded_at_time_ago_in_s": row.get(2).cloned().unwrap_or(serde_json::Value::Null),
+                "status": status,
+                "criteria": {"warn_after": policy.get("warn_after"), "error_after": policy.get("error_after"), "filter": policy.get("filter")},
+                "adapter_response": {},
+                "timing": [],
+                "thread_id": "Thread-1",
+                "execution_time": t0.elapsed().as_secs_f64(),
+            }));
+        }
+        Ok::<_, crate::diagnostics::Error>(out)
+    })?;
+    let failed = results
+        .iter()
+        .any(|r| matches!(r["status"].as_str(), Some("error" | "runtime error")));
+    let doc = serde_json::json!({
+        "metadata": {
+            "dbt_schema_version": "https://schemas.getdbt.com/dbt/sources/v3.json",
+            "dbt_version": crate::artifacts::DBT_COMPAT_VERSION,
+            "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "invocation_id": invocation,
+            "env": {},
+        },
+        "results": results,
+        "elapsed_time": start.elapsed().as_secs_f64(),
+    });
+    compile::write_if_changed(&project.target_dir().join("sources.json"), &doc.to_string())?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

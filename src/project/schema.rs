@@ -107,6 +107,9 @@ pub struct SourceTableDef {
     pub identifier: Option<String>,
     pub loaded_at_field: Option<String>,
     pub loaded_at_query: Option<String>,
+    /// `Some(Json::Null)` when the table says `freshness: null` (no check, even if the source
+    /// has one); `None` when it says nothing (the source's applies).
+    #[serde(deserialize_with = "present")]
     pub freshness: Option<Json>,
     pub external: Option<Json>,
     pub quoting: Map<String, Json>,
@@ -164,6 +167,10 @@ pub struct UnitTestDef {
     pub overrides: Option<Json>,
     pub config: Map<String, Json>,
     pub versions: Option<Json>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
 }
 
 fn string_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {

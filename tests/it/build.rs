@@ -75,6 +75,24 @@ fn example_project_builds_then_runs_incrementally() {
         count(&wh, "select count(*) from main.fct_daily_revenue"),
         days_before + 1
     );
+    // Source freshness: raw_products was last loaded long ago (warn), payments_feed opts out.
+    let fresh = weir(
+        &["source", "freshness", "--project-dir", dir],
+        project.path(),
+    );
+    assert_eq!(fresh.code, 0, "{}\n{}", fresh.stdout, fresh.stderr);
+    assert!(
+        fresh
+            .stdout
+            .contains("1 of 1 WARN freshness of shop_raw.raw_products"),
+        "{}",
+        fresh.stdout
+    );
+    let sources: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path().join("target/sources.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sources["results"][0]["status"], "warn");
     let rr: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(project.path().join("target/run_results.json")).unwrap(),
     )
