@@ -477,6 +477,9 @@ fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option
 }
 
 async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -> Result<Outcome> {
+    if n.contract_enforced {
+        check_contract(engine, n, sql).await?;
+    }
     let schema = n.schema.as_str();
     let name = n.alias.as_str();
     let partition_by = partition_columns(n);
@@ -578,6 +581,98 @@ async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
         .help("use view, table, incremental or ephemeral")
         .into()),
     }
+}
+
+/// Does a declared `data_type` accept this Arrow type? `None` when weir does not know the
+/// declared type (then only the name is checked).
+fn type_matches(declared: &str, actual: &datafusion::arrow::datatypes::DataType) -> Option<bool> {
+    use datafusion::arrow::datatypes::DataType as T;
+    let d = declared.trim().to_lowercase();
+    let base = d.split('(').next().unwrap_or("").trim();
+    Some(match base {
+        "integer" | "int" | "int4" => matches!(actual, T::Int32),
+        "bigint" | "int8" | "long" => matches!(actual, T::Int64),
+        "smallint" | "int2" => matches!(actual, T::Int16),
+        "varchar" | "text" | "string" | "char" | "character varying" => {
+            matches!(actual, T::Utf8 | T::Utf8View | T::LargeUtf8)
+        }
+        "double" | "float8" | "double precision" => matches!(actual, T::Float64),
+        "float" | "real" | "float4" => matches!(actual, T::Float32),
+        "decimal" | "numeric" => matches!(actual, T::Decimal128(..) | T::Decimal256(..)),
+        "date" => matches!(actual, T::Date32 | T::Date64),
+        "timestamp" | "datetime" | "timestamp_ntz" => matches!(actual, T::Timestamp(..)),
+        "boolean" | "bool" => matches!(actual, T::Boolean),
+        _ => return None,
+    })
+}
+
+/// `contract: {enforced: true}`: the query's columns must be the declared ones (any order)
+/// with the declared types, and `not_null` constraints must hold, before anything is written.
+async fn check_contract(engine: &Engine, n: &Node, sql: &str) -> Result<()> {
+    let planned = engine.schema_of(sql).await?;
+    let mut problems = Vec::new();
+    for (name, col) in &n.columns {
+        match planned
+            .fields()
+            .iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+        {
+            None => problems.push(format!(
+                "column '{name}' is declared but the query does not return it"
+            )),
+            Some(f) => {
+                if let Some(dt) = &col.data_type {
+                    if type_matches(dt, f.data_type()) == Some(false) {
+                        problems.push(format!(
+                            "column '{name}' is declared {dt} but the query returns {}",
+                            f.data_type()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for f in planned.fields() {
+        if !n.columns.keys().any(|c| c.eq_ignore_ascii_case(f.name())) {
+            problems.push(format!(
+                "the query returns column '{}', which the contract does not declare",
+                f.name()
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Diagnostic::error(
+            "E525",
+            format!("model '{}' does not meet its contract", n.name),
+        )
+        .note(problems.join("; "))
+        .help("change the model's SQL or the columns in its YAML; nothing was written")
+        .into());
+    }
+    let not_null: Vec<&String> = n
+        .columns
+        .iter()
+        .filter(|(_, c)| {
+            c.constraints
+                .iter()
+                .any(|k| k.get("type").and_then(Json::as_str) == Some("not_null"))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    for name in not_null {
+        let batches = engine
+            .query(&format!(
+                "select count(*) from (\n{sql}\n) weir_contract where \"{name}\" is null"
+            ))
+            .await?;
+        let nulls = first_u64(&batches).unwrap_or(0);
+        if nulls > 0 {
+            return Err(Diagnostic::error("E525", format!("model '{}' breaks its not_null constraint: {nulls} row(s) with NULL in '{name}'", n.name))
+                .help("nothing was written; fix the data or the model")
+                .into());
+        }
+    }
+    Ok(())
 }
 
 /// `on_schema_change` for an incremental run: `ignore` (new columns are dropped, missing ones

@@ -277,3 +277,36 @@ fn a_failing_unit_test_prints_a_row_diff() {
         "the model under a failing unit test is not built"
     );
 }
+
+/// An enforced contract is checked on the planned schema before anything is written.
+#[test]
+fn a_broken_contract_writes_nothing() {
+    let project = copy_project(&repo().join("example_project"));
+    let dir = project.path();
+    let yml = dir.join("models/marts/_marts.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    let broken = text.replacen(
+        "      - name: number_of_orders\n        data_type: bigint",
+        "      - name: number_of_orders\n        data_type: varchar",
+        1,
+    );
+    assert_ne!(text, broken);
+    std::fs::write(&yml, broken).unwrap();
+    let out = weir(
+        &[
+            "build",
+            "--project-dir",
+            dir.to_str().unwrap(),
+            "-s",
+            "+customers",
+        ],
+        dir,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("E525") && out.stderr.contains("number_of_orders"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.join("warehouse/main/customers").exists());
+}
