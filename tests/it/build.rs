@@ -75,6 +75,29 @@ fn example_project_builds_then_runs_incrementally() {
         count(&wh, "select count(*) from main.fct_daily_revenue"),
         days_before + 1
     );
+    // on_schema_change: append_new_columns — the table gains the model's new column.
+    let model = project.path().join("models/marts/fct_daily_revenue.sql");
+    let sql = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(
+        &model,
+        sql.replacen(
+            "count(*) as order_count,",
+            "count(*) as order_count,\n    max(quantity) as max_units,",
+            1,
+        ),
+    )
+    .unwrap();
+    let third = weir(
+        &["run", "--project-dir", dir, "-s", "fct_daily_revenue"],
+        project.path(),
+    );
+    assert_eq!(third.code, 0, "{}\n{}", third.stdout, third.stderr);
+    assert_eq!(
+        count(&wh, "select count(*) from main.fct_daily_revenue"),
+        days_before + 1
+    );
+    assert!(count(&wh, "select count(max_units) from main.fct_daily_revenue") >= 1);
+
     // Source freshness: raw_products was last loaded long ago (warn), payments_feed opts out.
     let fresh = weir(
         &["source", "freshness", "--project-dir", dir],
