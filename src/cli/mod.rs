@@ -243,6 +243,43 @@ pub(crate) fn warehouse_runner(
     )))
 }
 
+/// Load and parse the project: every command starts here. `warehouse` lets `run_query` and
+/// introspection reach the warehouse while compiling.
+pub(crate) fn load_and_parse(
+    args: &ProjectArgs,
+    full_refresh: bool,
+    warehouse: bool,
+) -> Result<(project::Project, parse::Parsed, String)> {
+    let project = project::load(&load_opts(args))?;
+    configure_threads(&project);
+    let invocation = uuid::Uuid::new_v4().to_string();
+    let query = if warehouse {
+        warehouse_runner(&project)
+    } else {
+        None
+    };
+    let parsed = parse::parse(
+        &project,
+        &ParseOptions {
+            invocation_id: invocation.clone(),
+            full_refresh,
+            query,
+        },
+    )?;
+    print_warnings(&parsed.warnings, args.quiet);
+    Ok((project, parsed, invocation))
+}
+
+/// The project's warehouse as an engine.
+pub(crate) async fn open_engine(project: &project::Project) -> Result<crate::engine::Engine> {
+    crate::engine::Engine::open(
+        &project.target.warehouse,
+        &project.target.database,
+        &project.target.schema,
+    )
+    .await
+}
+
 pub(crate) fn load_opts(p: &ProjectArgs) -> LoadOptions {
     LoadOptions {
         project_dir: p.project_dir.clone(),
@@ -267,18 +304,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compile(args) => cmd_compile(&args),
         Command::Parse(args) => {
             let start = Instant::now();
-            let project = project::load(&load_opts(&args))?;
-            configure_threads(&project);
-            let invocation = uuid::Uuid::new_v4().to_string();
-            let parsed = parse::parse(
-                &project,
-                &ParseOptions {
-                    invocation_id: invocation.clone(),
-                    full_refresh: false,
-                    query: None,
-                },
-            )?;
-            print_warnings(&parsed.warnings, args.quiet);
+            let (project, parsed, invocation) = load_and_parse(&args, false, false)?;
             crate::graph::Dag::build(&parsed.manifest)?;
             let manifest = crate::artifacts::manifest_json(&project, &parsed.manifest, &invocation);
             let text = serde_json::to_string(&manifest)

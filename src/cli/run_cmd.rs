@@ -12,7 +12,6 @@ use super::{
 };
 use crate::compile::{self, CompileOptions};
 use crate::diagnostics::{Diagnostic, Result};
-use crate::engine::Engine;
 use crate::parse::{self, Node, ParseOptions, ResourceType};
 use crate::project;
 use crate::run::{self, NodeResult, Reporter, RunOptions, Status};
@@ -153,18 +152,8 @@ impl Reporter for Printer {
 
 pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
     let start = Instant::now();
-    let project = project::load(&load_opts(&args.project))?;
-    configure_threads(&project);
-    let invocation = uuid::Uuid::new_v4().to_string();
-    let parsed = parse::parse(
-        &project,
-        &ParseOptions {
-            invocation_id: invocation.clone(),
-            full_refresh: args.full_refresh,
-            query: super::warehouse_runner(&project),
-        },
-    )?;
-    print_warnings(&parsed.warnings, args.project.quiet);
+    let (project, parsed, invocation) =
+        super::load_and_parse(&args.project, args.full_refresh, true)?;
     let types: Vec<String> = mode.types().iter().map(|s| s.to_string()).collect();
     let (mut selected, warnings) = select(&project, &parsed.manifest, &args.selection, &types)?;
     print_warnings(&warnings, args.project.quiet);
@@ -197,14 +186,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
     ));
     let reporter: Arc<dyn Reporter> = printer.clone();
     let results = runtime.block_on(async {
-        let engine = Arc::new(
-            Engine::open(
-                &project.target.warehouse,
-                &project.target.database,
-                &project.target.schema,
-            )
-            .await?,
-        );
+        let engine = Arc::new(super::open_engine(&project).await?);
         let opts = RunOptions {
             threads,
             full_refresh: args.full_refresh,
@@ -384,12 +366,7 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
         .map_err(|e| Diagnostic::internal(e.to_string()))?;
     let limit = args.limit;
     let text = runtime.block_on(async {
-        let engine = Engine::open(
-            &project.target.warehouse,
-            &project.target.database,
-            &project.target.schema,
-        )
-        .await?;
+        let engine = super::open_engine(&project).await?;
         let batches = engine
             .query(&format!(
                 "select * from (\n{sql}\n) weir_show limit {limit}"
@@ -411,12 +388,7 @@ pub fn cmd_sql(args: &SqlArgs) -> Result<ExitCode> {
         .build()
         .map_err(|e| Diagnostic::internal(e.to_string()))?;
     let text = runtime.block_on(async {
-        let engine = Engine::open(
-            &project.target.warehouse,
-            &project.target.database,
-            &project.target.schema,
-        )
-        .await?;
+        let engine = super::open_engine(&project).await?;
         let batches = engine.query(&args.statement).await?;
         datafusion::arrow::util::pretty::pretty_format_batches(&batches)
             .map(|t| t.to_string())
@@ -431,18 +403,7 @@ pub fn cmd_sql(args: &SqlArgs) -> Result<ExitCode> {
 /// results in `target/sources.json` (dbt's v3 shape). Exit 1 when any source is stale (error).
 pub fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
     let start = Instant::now();
-    let project = project::load(&load_opts(&args.project))?;
-    configure_threads(&project);
-    let invocation = uuid::Uuid::new_v4().to_string();
-    let parsed = parse::parse(
-        &project,
-        &ParseOptions {
-            invocation_id: invocation.clone(),
-            full_refresh: false,
-            query: None,
-        },
-    )?;
-    print_warnings(&parsed.warnings, args.project.quiet);
+    let (project, parsed, invocation) = super::load_and_parse(&args.project, false, false)?;
     let (selected, _) = select(
         &project,
         &parsed.manifest,
@@ -476,7 +437,7 @@ pub fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
         Some(count * unit)
     };
     let results = runtime.block_on(async {
-        let engine = Engine::open(&project.target.warehouse, &project.target.database, &project.target.schema).await?;
+        let engine = super::open_engine(&project).await?;
         let mut out = Vec::new();
         for (i, s) in sources.iter().enumerate() {
             let Some(policy) = s.freshness.clone().filter(|f| !f.is_null()) else { continue };

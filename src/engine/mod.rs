@@ -50,6 +50,23 @@ use catalog::{dir_url, kind_at, read_view, ViewDefinition, Warehouse, WarehouseC
 pub use catalog::{RelationKind, DELTA_LOG, VIEW_FILE};
 
 /// Error codes of this layer.
+/// The SQL type name for an Arrow type, for casts in generated SQL (typed NULLs, literal rows).
+pub fn sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => {
+            "integer".into()
+        }
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint".into(),
+        DataType::Float16 | DataType::Float32 => "real".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p}, {s})"),
+        DataType::Boolean => "boolean".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, _) => "timestamp".into(),
+        _ => "varchar".into(),
+    }
+}
+
 pub mod codes {
     /// SQL that does not plan or fails while running.
     pub const SQL: &str = "E501";

@@ -724,7 +724,7 @@ async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) -> Result<()>
                 .filter(|(c, _)| mode == "append_new_columns" || !removed.contains(c))
                 .map(|(c, _)| quote(c))
                 .collect();
-            cols.extend(added.iter().map(|f| format!("cast(null as {}) as {}", arrow_sql_type(f.data_type()), quote(f.name()))));
+            cols.extend(added.iter().map(|f| format!("cast(null as {}) as {}", crate::engine::sql_type(f.data_type()), quote(f.name()))));
             let rewrite = format!("select {} from {}.{}", cols.join(", "), quote(&n.schema), quote(&n.alias));
             engine.create_table_as(&n.schema, &n.alias, &rewrite, &partition_columns(n)).await?;
             Ok(())
@@ -732,21 +732,6 @@ async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) -> Result<()>
         other => Err(Diagnostic::error("E524", format!("model '{}': unknown on_schema_change '{other}'", n.name))
             .help("use ignore, fail, append_new_columns or sync_all_columns")
             .into()),
-    }
-}
-
-fn arrow_sql_type(t: &datafusion::arrow::datatypes::DataType) -> String {
-    use datafusion::arrow::datatypes::DataType as T;
-    match t {
-        T::Int8 | T::Int16 | T::Int32 => "integer".into(),
-        T::Int64 | T::UInt32 | T::UInt64 => "bigint".into(),
-        T::Float32 => "real".into(),
-        T::Float64 => "double".into(),
-        T::Decimal128(p, s) => format!("decimal({p}, {s})"),
-        T::Boolean => "boolean".into(),
-        T::Date32 | T::Date64 => "date".into(),
-        T::Timestamp(_, _) => "timestamp".into(),
-        _ => "varchar".into(),
     }
 }
 

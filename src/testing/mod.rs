@@ -13,23 +13,6 @@ use crate::diagnostics::{Diagnostic, Result};
 use crate::engine::Engine;
 use crate::run::{NodeResult, Status};
 
-/// SQL type for an Arrow type, for casts of literal rows.
-fn sql_type(t: &DataType) -> String {
-    match t {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => {
-            "integer".into()
-        }
-        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint".into(),
-        DataType::Float16 | DataType::Float32 => "real".into(),
-        DataType::Float64 => "double".into(),
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p}, {s})"),
-        DataType::Boolean => "boolean".into(),
-        DataType::Date32 | DataType::Date64 => "date".into(),
-        DataType::Timestamp(_, _) => "timestamp".into(),
-        _ => "varchar".into(),
-    }
-}
-
 fn literal(v: &Json) -> String {
     match v {
         Json::Null => "null".into(),
@@ -107,7 +90,11 @@ fn rows_sql(rows: &[Map<String, Json>], columns: &[(String, Option<DataType>)]) 
                     })
                     .unwrap_or(&Json::Null);
                 match t {
-                    Some(t) => format!("cast({} as {}) as \"{c}\"", literal(v), sql_type(t)),
+                    Some(t) => format!(
+                        "cast({} as {}) as \"{c}\"",
+                        literal(v),
+                        crate::engine::sql_type(t)
+                    ),
                     None => format!("{} as \"{c}\"", literal(v)),
                 }
             })
