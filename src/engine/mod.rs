@@ -537,6 +537,35 @@ impl Engine {
         Ok(added_rows(&table).await)
     }
 
+    /// Replace the rows matching `predicate` (SQL) by the query's rows, in one commit (Delta
+    /// `replaceWhere`); creates the table when it does not exist. Microbatch uses it per batch.
+    pub async fn replace_where(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+        predicate: &str,
+    ) -> Result<u64> {
+        let df = self.plan_select(sql).await?;
+        let dir = self.prepare_dir(schema, name)?;
+        let table = self.load_table(&dir, schema, name).await?;
+        if !is_table(&table) {
+            return self.overwrite(table, &dir, df, &[], schema, name).await;
+        }
+        let target = target_schema(&table, schema, name)?;
+        let df = align(df, &target)?;
+        let what = format!("replace rows of {schema}.{name} where {predicate}");
+        let table = table
+            .write(Vec::new())
+            .with_input_plan(df.into_unoptimized_plan())
+            .with_session_state(self.session())
+            .with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(predicate.to_string())
+            .await
+            .map_err(|e| delta_error(&what, e))?;
+        Ok(added_rows(&table).await)
+    }
+
     /// Drop a table or view (its whole directory). Nothing to drop is not an error.
     pub async fn drop_relation(&self, schema: &str, name: &str) -> Result<()> {
         if let Ok(mut memory) = self.wh.memory.lock() {

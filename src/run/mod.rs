@@ -155,7 +155,29 @@ pub async fn execute(
     let mut done = 0usize;
     let mut stop = false;
     let threads = opts.threads.max(1);
-    let project = Arc::new(project_context(project));
+    let mut project = project_context(project);
+    // Microbatch filters each upstream that declares an event_time to the batch's window.
+    for id in &runnable {
+        let n = &m.nodes[id];
+        if get_str(&n.config, "incremental_strategy") != Some("microbatch") {
+            continue;
+        }
+        let parents: Vec<(Vec<String>, String)> = n
+            .depends_on_nodes
+            .iter()
+            .filter_map(|p| m.nodes.get(p))
+            .filter_map(|p| {
+                let col = get_str(&p.config, "event_time")?.to_string();
+                let names = vec![
+                    format!("\"{}\".\"{}\".\"{}\"", p.database, p.schema, p.alias),
+                    format!("{}.{}.{}", p.database, p.schema, p.alias),
+                ];
+                Some((names, col))
+            })
+            .collect();
+        project.event_time_parents.insert(id.clone(), parents);
+    }
+    let project = Arc::new(project);
     let nodes: Arc<BTreeMap<String, Node>> = Arc::new(
         runnable
             .iter()
@@ -286,6 +308,8 @@ pub async fn execute(
 struct ProjectContext {
     root: std::path::PathBuf,
     packages: HashMap<String, std::path::PathBuf>,
+    /// For microbatch models: their parents' relation names (as rendered) and event_time.
+    event_time_parents: HashMap<String, Vec<(Vec<String>, String)>>,
 }
 
 fn project_context(p: &Project) -> ProjectContext {
@@ -296,6 +320,7 @@ fn project_context(p: &Project) -> ProjectContext {
             .iter()
             .map(|pk| (pk.name.clone(), pk.root.clone()))
             .collect(),
+        event_time_parents: HashMap::new(),
     }
 }
 
@@ -346,7 +371,18 @@ async fn run_node(
             for hook in &n.pre_hooks {
                 run_hook(engine, n, "pre-hook", hook).await?;
             }
-            let outcome = materialize(engine, n, &sql, full_refresh).await?;
+            let outcome = if get_str(&n.config, "incremental_strategy") == Some("microbatch")
+                && n.materialized() == "incremental"
+            {
+                let parents = project
+                    .event_time_parents
+                    .get(&n.unique_id)
+                    .cloned()
+                    .unwrap_or_default();
+                microbatch(engine, n, &sql, &parents, full_refresh).await?
+            } else {
+                materialize(engine, n, &sql, full_refresh).await?
+            };
             for hook in &n.post_hooks {
                 run_hook(engine, n, "post-hook", hook).await?;
             }
@@ -877,6 +913,123 @@ async fn snapshot(engine: &Engine, n: &Node, sql: &str) -> Result<Outcome> {
         Status::Success,
         format!("SNAPSHOT {rows}"),
         Some(rows),
+        None,
+    ))
+}
+
+/// Microbatch: the model runs once per `batch_size` window of its `event_time`, from `begin`
+/// (first run, `--full-refresh`) or from `lookback` batches before the current one (later runs).
+/// Each batch reads its parents filtered to the window (parents that declare an `event_time`)
+/// and replaces the window's rows in the table in one commit.
+async fn microbatch(
+    engine: &Engine,
+    n: &Node,
+    sql: &str,
+    parents: &[(Vec<String>, String)],
+    full_refresh: bool,
+) -> Result<Outcome> {
+    use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
+    let err = |msg: String| -> crate::diagnostics::Error {
+        Diagnostic::error("E526", format!("microbatch model '{}': {msg}", n.name)).into()
+    };
+    let event_time = get_str(&n.config, "event_time")
+        .ok_or_else(|| err("set event_time (the column holding each row's time)".into()))?;
+    let size = get_str(&n.config, "batch_size")
+        .ok_or_else(|| err("set batch_size (hour, day, month or year)".into()))?;
+    let truncate = |t: NaiveDateTime| -> NaiveDateTime {
+        let d = t.date();
+        match size {
+            "hour" => d.and_hms_opt(t.hour(), 0, 0).unwrap(),
+            "day" => d.and_hms_opt(0, 0, 0).unwrap(),
+            "month" => NaiveDate::from_ymd_opt(d.year(), d.month(), 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+            _ => NaiveDate::from_ymd_opt(d.year(), 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        }
+    };
+    let step = |t: NaiveDateTime, k: i64| -> NaiveDateTime {
+        match size {
+            "hour" => t + Duration::hours(k),
+            "day" => t + Duration::days(k),
+            "month" => {
+                let months = t.year() as i64 * 12 + t.month0() as i64 + k;
+                NaiveDate::from_ymd_opt((months / 12) as i32, (months % 12) as u32 + 1, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()
+            }
+            _ => NaiveDate::from_ymd_opt(t.year() + k as i32, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        }
+    };
+    if !matches!(size, "hour" | "day" | "month" | "year") {
+        return Err(err(format!(
+            "batch_size '{size}' is not one of hour, day, month, year"
+        )));
+    }
+    let now = chrono::Utc::now().naive_utc();
+    let exists = engine.exists(&n.schema, &n.alias);
+    let start = if !exists || full_refresh {
+        let begin = get_str(&n.config, "begin")
+            .ok_or_else(|| err("set begin (the time of the first batch)".into()))?;
+        let parsed = begin
+            .parse::<NaiveDateTime>()
+            .or_else(|_| NaiveDateTime::parse_from_str(begin, "%Y-%m-%d %H:%M:%S"))
+            .or_else(|_| {
+                begin
+                    .parse::<NaiveDate>()
+                    .map(|d| d.and_hms_opt(0, 0, 0).unwrap())
+            })
+            .map_err(|_| err(format!("begin '{begin}' is not a date or timestamp")))?;
+        truncate(parsed)
+    } else {
+        let lookback = n.config.get("lookback").and_then(Json::as_i64).unwrap_or(1);
+        step(truncate(now), -lookback)
+    };
+    let mut total = 0u64;
+    let mut batches = 0u64;
+    let mut batch = start;
+    let mut first = !exists || full_refresh;
+    while batch <= now {
+        let end = step(batch, 1);
+        let (lo, hi) = (
+            batch.format("%Y-%m-%d %H:%M:%S"),
+            end.format("%Y-%m-%d %H:%M:%S"),
+        );
+        let mut batch_sql = sql.to_string();
+        for (names, col) in parents {
+            for name in names {
+                batch_sql = batch_sql.replace(
+                    name.as_str(),
+                    &format!("(select * from {name} where {col} >= cast('{lo}' as timestamp) and {col} < cast('{hi}' as timestamp))"),
+                );
+            }
+        }
+        let window = format!("select * from (\n{batch_sql}\n) weir_batch where {event_time} >= cast('{lo}' as timestamp) and {event_time} < cast('{hi}' as timestamp)");
+        total += if first {
+            first = false;
+            engine
+                .create_table_as(&n.schema, &n.alias, &window, &partition_columns(n))
+                .await?
+        } else {
+            let predicate = format!("{event_time} >= '{lo}' and {event_time} < '{hi}'");
+            engine
+                .replace_where(&n.schema, &n.alias, &window, &predicate)
+                .await?
+        };
+        batches += 1;
+        batch = end;
+    }
+    Ok((
+        Status::Success,
+        format!("MICROBATCH {batches} batches, {total} rows"),
+        Some(total),
         None,
     ))
 }
