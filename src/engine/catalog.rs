@@ -279,10 +279,8 @@ impl WarehouseSchema {
             Some(RelationKind::View) => {
                 let def = read_view(&dir).map_err(df_err)?;
                 let state = state.ok_or_else(|| df_err("the engine is closed"))?;
-                let plan = state
-                    .create_logical_plan(&def.sql)
+                let plan = super::compat::plan_sql(&state, &def.sql)
                     .await
-                    .and_then(|p| super::compat::rewrite_plan(p, state.config_options()))
                     .map_err(|e| {
                         df_err(format!(
                             "view {}.{name} no longer plans: {}",

@@ -60,6 +60,7 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
         }
     }
 
+    state.register_udf(super::compat::IntervalMul::udf())?;
     if !state.scalar_functions().contains_key("iff") {
         state.register_udf(Arc::new(ScalarUDF::new_from_impl(Iff::new())))?;
     }

@@ -196,8 +196,14 @@ impl Engine {
 
     /// Run any SQL statement (a query, or DDL such as `CREATE SCHEMA`) and collect the result.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let df =
-            compat::rewrite_df(self.ctx.sql(sql).await.map_err(sql_error)?).map_err(sql_error)?;
+        let plan = compat::plan_sql(&self.ctx.state(), sql)
+            .await
+            .map_err(sql_error)?;
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(sql_error)?;
         df.collect().await.map_err(sql_error)
     }
 
@@ -649,12 +655,11 @@ impl Engine {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let df = self
-            .ctx
-            .sql_with_options(sql, options)
+        let plan = compat::plan_sql(&self.ctx.state(), sql)
             .await
             .map_err(sql_error)?;
-        compat::rewrite_df(df).map_err(sql_error)
+        options.verify_plan(&plan).map_err(sql_error)?;
+        self.ctx.execute_logical_plan(plan).await.map_err(sql_error)
     }
 
     /// Run a query into memory; a DataFrame over the result and its row count.

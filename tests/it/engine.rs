@@ -600,3 +600,23 @@ fn engine_and_its_futures_are_send() {
     }
     let _ = check;
 }
+
+/// Warehouse spellings that dbt's cross-database macros and Snowflake/MySQL projects use.
+#[tokio::test]
+async fn warehouse_date_and_string_spellings() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    assert_eq!(
+        q(
+            &e,
+            "select cast(cast('2024-01-31' as date) + 1 * interval '1 month' as varchar), \
+             cast(dateadd('day', 2, cast('2024-01-01' as date)) as varchar), \
+             cast('2024-01-01' + interval '1 day' as varchar), \
+             cast(date('2024-05-05 10:00:00') as varchar), \
+             (select listagg(x, '|') within group (order by x) from (values ('b'), ('a')) t(x)), \
+             (select group_concat(x) from (values ('a')) t(x))"
+        )
+        .await,
+        ["2024-02-29|2024-01-03|2024-01-02T00:00:00|2024-05-05|a|b|a"]
+    );
+}
