@@ -36,7 +36,7 @@ pub async fn plan_sql(
 
 /// Rewrites on the SQL AST, for spellings DataFusion cannot even plan:
 /// `n * interval '...'`, `'2024-01-01' + interval '...'`, `listagg`/`group_concat`,
-/// `date(x)`, `dateadd(part, n, x)`, `parse_json(x)`.
+/// `date(x)`, `dateadd(part, n, x)`, `datediff(part, a, b)`, `parse_json(x)`.
 pub fn rewrite_ast(statement: &mut sqlparser::ast::Statement) {
     let _ = sqlparser::ast::visit_expressions_mut(statement, |e| {
         if let Some(new) = rewrite_sql_expr(e) {
@@ -111,6 +111,30 @@ fn rewrite_sql_expr(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
                 ("date", [x]) => parse_expr(&format!("cast({x} as date)")),
                 ("parse_json" | "try_parse_json", [x]) => {
                     parse_expr(&format!("cast({x} as varchar)"))
+                }
+                ("datediff" | "timestampdiff", [part, a, b]) => {
+                    let part = part.trim_matches(|c| c == '\'' || c == '"').to_lowercase();
+                    let years = format!("(extract(year from {b}) - extract(year from {a}))");
+                    let seconds = format!(
+                        "extract(epoch from (cast({b} as timestamp) - cast({a} as timestamp)))"
+                    );
+                    let days = format!("(cast({b} as date) - cast({a} as date))");
+                    let expr = match part.as_str() {
+                        "year" => years,
+                        "quarter" => format!(
+                            "({years} * 4 + extract(quarter from {b}) - extract(quarter from {a}))"
+                        ),
+                        "month" => format!(
+                            "({years} * 12 + extract(month from {b}) - extract(month from {a}))"
+                        ),
+                        "week" => format!("({days} / 7)"),
+                        "day" => days,
+                        "hour" => format!("({seconds} / 3600)"),
+                        "minute" => format!("({seconds} / 60)"),
+                        "second" => seconds,
+                        _ => return None,
+                    };
+                    parse_expr(&format!("cast({expr} as bigint)"))
                 }
                 ("dateadd" | "timestampadd", [part, n, x]) => {
                     let part = part.trim_matches(|c| c == '\'' || c == '"').to_lowercase();

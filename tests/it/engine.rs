@@ -614,9 +614,12 @@ async fn warehouse_date_and_string_spellings() {
              cast('2024-01-01' + interval '1 day' as varchar), \
              cast(date('2024-05-05 10:00:00') as varchar), \
              (select listagg(x, '|') within group (order by x) from (values ('b'), ('a')) t(x)), \
-             (select group_concat(x) from (values ('a')) t(x))"
+             (select group_concat(x) from (values ('a')) t(x)), \
+             datediff('day', cast('2024-01-01' as date), cast('2024-03-01' as date)), \
+             datediff('month', cast('2024-01-31' as date), cast('2024-03-01' as date)), \
+             datediff('hour', cast('2024-01-01 00:00:00' as timestamp), cast('2024-01-01 05:30:00' as timestamp))"
         )
         .await,
-        ["2024-02-29|2024-01-03|2024-01-02T00:00:00|2024-05-05|a|b|a"]
+        ["2024-02-29|2024-01-03|2024-01-02T00:00:00|2024-05-05|a|b|a|60|2|5"]
     );
 }
