@@ -308,6 +308,7 @@ pub async fn execute(
 struct ProjectContext {
     root: std::path::PathBuf,
     packages: HashMap<String, std::path::PathBuf>,
+    target_dir: std::path::PathBuf,
     /// For microbatch models: their parents' relation names (as rendered) and event_time.
     event_time_parents: HashMap<String, Vec<(Vec<String>, String)>>,
 }
@@ -321,10 +322,37 @@ fn project_context(p: &Project) -> ProjectContext {
             .map(|pk| (pk.name.clone(), pk.root.clone()))
             .collect(),
         event_time_parents: HashMap::new(),
+        target_dir: p.target_dir(),
     }
 }
 
 type Outcome = (Status, String, Option<u64>, Option<u64>);
+
+/// `target/run/<path>`: what this node runs, as SQL a person can read (the writes themselves go
+/// through Delta's API, so the statement names the operation rather than warehouse DDL).
+fn record_statement(project: &ProjectContext, n: &Node, sql: &str, full_refresh: bool) {
+    let relation = format!("{}.{}", n.schema, n.alias);
+    let text = match (n.resource_type, n.materialized()) {
+        (ResourceType::Seed, _) => format!(
+            "-- load seed {} into {relation} (Delta, one commit)\n",
+            n.original_file_path
+        ),
+        (ResourceType::Test, _) => {
+            format!("select count(*) as failures from (\n{sql}\n) dbt_internal_test\n")
+        }
+        (_, "view") => format!("create or replace view {relation} as (\n{sql}\n)\n"),
+        (_, "incremental") if !full_refresh => format!(
+            "-- incremental ({}) into {relation} (Delta, one commit)\n{sql}\n",
+            get_str(&n.config, "incremental_strategy").unwrap_or("merge or append")
+        ),
+        (ResourceType::Snapshot, _) => {
+            format!("-- snapshot into {relation} (Delta, one commit)\n{sql}\n")
+        }
+        _ => format!("create or replace table {relation} as (\n{sql}\n)\n"),
+    };
+    let path = project.target_dir.join("run").join(n.compiled_path());
+    let _ = crate::compile::write_if_changed(&path, &text);
+}
 
 async fn run_node(
     engine: &Engine,
@@ -333,6 +361,7 @@ async fn run_node(
     full_refresh: bool,
 ) -> Result<Outcome> {
     let sql = n.compiled_code.clone().unwrap_or_default();
+    record_statement(project, n, &sql, full_refresh);
     let schema = n.schema.as_str();
     let name = n.alias.as_str();
     match n.resource_type {
