@@ -368,3 +368,86 @@ fn microbatch_builds_by_batches() {
         loans
     );
 }
+
+/// `append`, `delete+insert` and `insert_overwrite` on a second run with new data.
+#[test]
+fn incremental_strategies_apply_new_data() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let model = |name: &str, config: &str| {
+        std::fs::write(
+            dir.join(format!("models/{name}.sql")),
+            format!(
+                "{{{{ config(materialized='incremental', {config}) }}}}\n\
+                 select loan_id, status, cast(loan_date as date) as loan_date from {{{{ ref('stg_loans') }}}}\n\
+                 {{% if is_incremental() %}} where loan_id > (select max(loan_id) from {{{{ this }}}}) - 5 {{% endif %}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    model("loans_append", "incremental_strategy='append'");
+    model(
+        "loans_delete_insert",
+        "incremental_strategy='delete+insert', unique_key='loan_id'",
+    );
+    model(
+        "loans_overwrite",
+        "incremental_strategy='insert_overwrite', partition_by=['status']",
+    );
+    let d = dir.to_str().unwrap();
+    let sel = [
+        "-s",
+        "+loans_append",
+        "+loans_delete_insert",
+        "+loans_overwrite",
+    ];
+    let mut args = vec!["build", "--project-dir", d];
+    args.extend(sel);
+    let first = weir(&args, dir);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let wh = dir.join("warehouse");
+    let loans = count(&wh, "select count(*) from main.stg_loans");
+    assert!(
+        wh.join("main/loans_overwrite/status=returned").is_dir(),
+        "partition_by makes Delta partitions"
+    );
+
+    let second = weir(
+        &[
+            "run",
+            "--project-dir",
+            d,
+            "-s",
+            "loans_append",
+            "loans_delete_insert",
+            "loans_overwrite",
+        ],
+        dir,
+    );
+    assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
+    // append re-adds the last 5 loans; delete+insert replaces them; insert_overwrite replaces
+    // the partitions (statuses) those 5 loans fall in, with only those loans.
+    assert_eq!(
+        count(&wh, "select count(*) from main.loans_append"),
+        loans + 5
+    );
+    assert_eq!(
+        count(&wh, "select count(*) from main.loans_delete_insert"),
+        loans
+    );
+    assert_eq!(
+        count(
+            &wh,
+            "select count(distinct loan_id) from main.loans_delete_insert"
+        ),
+        loans
+    );
+    let kept = count(
+        &wh,
+        "select count(*) from main.stg_loans where status not in (select status from main.stg_loans where loan_id > (select max(loan_id) from main.stg_loans) - 5)",
+    );
+    assert_eq!(
+        count(&wh, "select count(*) from main.loans_overwrite"),
+        kept + 5
+    );
+}
