@@ -94,6 +94,12 @@ pub struct RunArgs {
     /// `json`: one JSON object per finished node on stdout
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Microbatch models: build only the batches from this time on (a date or timestamp)
+    #[arg(long, value_name = "TIME")]
+    pub event_time_start: Option<String>,
+    /// Microbatch models: build only the batches before this time (a date or timestamp)
+    #[arg(long, value_name = "TIME")]
+    pub event_time_end: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

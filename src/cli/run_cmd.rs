@@ -192,6 +192,10 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
             full_refresh: args.full_refresh,
             fail_fast: args.fail_fast,
             tests_gate_children: mode == Mode::Build,
+            event_time: run::event_time_range(
+                args.event_time_start.as_deref(),
+                args.event_time_end.as_deref(),
+            )?,
         };
         if mode != Mode::Test {
             run::run_project_hooks(&engine, "on-run-start", &compiled.on_run_start).await?;

@@ -3,8 +3,9 @@
 //! A schema is a sub-directory of the warehouse root. A relation is a sub-directory of a schema
 //! holding either a Delta table (`_delta_log/`) or a stored view (`_weir_view.json`, which wins
 //! when both exist, so that replacing one kind by the other is never seen half done). Nothing is
-//! cached: every lookup reads the directory, so relations created by this or another process are
-//! visible at once. Unquoted identifiers arrive lowercased from DataFusion; a directory whose
+//! cached but Delta table providers, and those only while their log has no newer commit: every
+//! lookup reads the directory, so relations created by this or another process are visible at
+//! once. Unquoted identifiers arrive lowercased from DataFusion; a directory whose
 //! name differs only in case is found too.
 
 use std::any::Any;
@@ -60,6 +61,41 @@ pub(crate) struct Warehouse {
     /// Tables registered through SQL (`CREATE TABLE` / `CREATE VIEW` statements): kept in memory
     /// for the life of the engine only.
     pub memory: Mutex<HashMap<(String, String), Arc<dyn TableProvider>>>,
+    /// Delta table providers already opened, by directory, with the log head they were read
+    /// at: reused while the head is unchanged (a commit adds a newer log file, so a table
+    /// written since, by this or another process, is read again).
+    tables: Mutex<HashMap<PathBuf, (LogHead, Arc<dyn TableProvider>)>>,
+}
+
+/// The newest commit of a Delta log: its version and the file's modification time (a table
+/// removed and created again starts over at version 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LogHead {
+    version: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+/// The newest commit file in `dir/_delta_log`, without reading any of it.
+fn log_head(dir: &Path) -> Option<LogHead> {
+    let log = dir.join(DELTA_LOG);
+    let mut best: Option<(u64, std::ffi::OsString)> = None;
+    for entry in std::fs::read_dir(&log).ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
+        let Ok(version) = stem.parse::<u64>() else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(v, _)| version > *v) {
+            best = Some((version, name));
+        }
+    }
+    let (version, name) = best?;
+    let modified = std::fs::metadata(log.join(name))
+        .and_then(|m| m.modified())
+        .ok();
+    Some(LogHead { version, modified })
 }
 
 impl fmt::Debug for Warehouse {
@@ -76,7 +112,32 @@ impl Warehouse {
             root,
             state: OnceLock::new(),
             memory: Mutex::new(HashMap::new()),
+            tables: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The provider of the Delta table in `dir`: the one opened before if the log has no newer
+    /// commit since, else opened now (and kept).
+    async fn delta_table(
+        &self,
+        dir: &Path,
+        state: Option<&SessionState>,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let head = log_head(dir);
+        if let Some(head) = &head {
+            let tables = self.tables.lock().map_err(|e| df_err(e.to_string()))?;
+            if let Some((seen, provider)) = tables.get(dir) {
+                if seen == head {
+                    return Ok(Arc::clone(provider));
+                }
+            }
+        }
+        let provider = delta_provider(dir, state).await?;
+        if let Some(head) = head {
+            let mut tables = self.tables.lock().map_err(|e| df_err(e.to_string()))?;
+            tables.insert(dir.to_path_buf(), (head, Arc::clone(&provider)));
+        }
+        Ok(provider)
     }
 
     fn session_state(&self) -> Option<SessionState> {
@@ -275,7 +336,7 @@ impl WarehouseSchema {
         let state = self.wh.session_state();
         match kind_at(&dir) {
             None => Ok(None),
-            Some(RelationKind::Table) => Ok(Some(delta_provider(&dir, state.as_ref()).await?)),
+            Some(RelationKind::Table) => Ok(Some(self.wh.delta_table(&dir, state.as_ref()).await?)),
             Some(RelationKind::View) => {
                 let def = read_view(&dir).map_err(df_err)?;
                 let state = state.ok_or_else(|| df_err("the engine is closed"))?;

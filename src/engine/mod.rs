@@ -83,8 +83,10 @@ pub mod codes {
     pub const CONFIG: &str = "E506";
 }
 
-const SOURCE: &str = "source";
-const TARGET: &str = "target";
+/// The aliases of the new rows and the existing table in a merge, as dbt names them (lowercase:
+/// `incremental_predicates` are SQL, whose unquoted identifiers DataFusion lowercases).
+const SOURCE: &str = "dbt_internal_source";
+const TARGET: &str = "dbt_internal_dest";
 const DELETE_MARK: &str = "__weir_delete";
 
 fn sql_error(e: DataFusionError) -> Error {
@@ -360,6 +362,7 @@ impl Engine {
         sql: &str,
         unique_key: &[String],
         update_columns: Option<&[String]>,
+        predicates: &[String],
     ) -> Result<u64> {
         let df = self.plan_select(sql).await?;
         let dir = self.prepare_dir(schema, name)?;
@@ -382,9 +385,10 @@ impl Engine {
             None => present.clone(),
         };
         let src = align(src, &target)?;
+        let on = key_predicate(&keys).and(self.merge_predicates(&target, &src, predicates)?);
 
         let mut builder = table
-            .merge(src, key_predicate(&keys))
+            .merge(src, on)
             .with_source_alias(SOURCE)
             .with_target_alias(TARGET)
             .with_session_state(self.session());
@@ -424,6 +428,7 @@ impl Engine {
         name: &str,
         sql: &str,
         unique_key: &[String],
+        predicates: &[String],
     ) -> Result<u64> {
         let df = self.plan_select(sql).await?;
         let dir = self.prepare_dir(schema, name)?;
@@ -439,6 +444,7 @@ impl Engine {
         let target = target_schema(&table, schema, name)?;
         let keys = resolve_in_target(&target, unique_key, "unique_key", schema, name)?;
         let src = align(src, &target)?;
+        let extra = self.merge_predicates(&target, &src, predicates)?;
 
         let inserts = src
             .clone()
@@ -466,7 +472,10 @@ impl Engine {
 
         let what = format!("delete+insert into {schema}.{name}");
         let (_, metrics) = table
-            .merge(source, key_predicate(&keys).and(source_col(DELETE_MARK)))
+            .merge(
+                source,
+                key_predicate(&keys).and(source_col(DELETE_MARK)).and(extra),
+            )
             .with_source_alias(SOURCE)
             .with_target_alias(TARGET)
             .with_session_state(self.session())
@@ -644,6 +653,41 @@ impl Engine {
     }
 
     // ---- helpers ----
+
+    /// `incremental_predicates`: SQL conditions over `DBT_INTERNAL_DEST` (the existing table)
+    /// and `DBT_INTERNAL_SOURCE` (the new rows), ANDed into the merge condition, so a merge
+    /// only looks at (and Delta only reads the files of) the part of the table they admit.
+    fn merge_predicates(
+        &self,
+        target: &SchemaRef,
+        src: &DataFrame,
+        predicates: &[String],
+    ) -> Result<Expr> {
+        if predicates.is_empty() {
+            return Ok(lit(true));
+        }
+        let qualified = DFSchema::try_from_qualified_schema(TARGET, target)
+            .and_then(|t| {
+                DFSchema::try_from_qualified_schema(SOURCE, src.schema().inner())
+                    .and_then(|s| t.join(&s))
+            })
+            .map_err(sql_error)?;
+        let state = self.ctx.state();
+        let mut all = lit(true);
+        for p in predicates {
+            let e = state.create_logical_expr(p, &qualified).map_err(|e| {
+                Error::from(
+                    Diagnostic::error(
+                        codes::CONFIG,
+                        format!("incremental_predicates: cannot use `{p}`: {}", e.strip_backtrace()),
+                    )
+                    .help("write conditions over DBT_INTERNAL_DEST.<column> (the existing table) and DBT_INTERNAL_SOURCE.<column> (the new rows)"),
+                )
+            })?;
+            all = all.and(e);
+        }
+        Ok(all)
+    }
 
     fn session(&self) -> Arc<SessionState> {
         Arc::new(self.ctx.state())

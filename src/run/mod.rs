@@ -62,6 +62,58 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// `build`: a model's tests gate its descendants (a failing test skips them).
     pub tests_gate_children: bool,
+    /// `--event-time-start` / `--event-time-end`: the window microbatch models build.
+    pub event_time: EventTimeRange,
+}
+
+/// Bounds given on the command line for microbatch models (either may be absent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventTimeRange {
+    pub start: Option<chrono::NaiveDateTime>,
+    pub end: Option<chrono::NaiveDateTime>,
+}
+
+/// A date (`2024-03-01`) or timestamp (`2024-03-01 10:00:00`, `2024-03-01T10:00:00`).
+fn parse_time(text: &str) -> Option<chrono::NaiveDateTime> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let text = text.trim();
+    text.parse::<NaiveDateTime>()
+        .ok()
+        .or_else(|| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok())
+        .or_else(|| {
+            text.parse::<NaiveDate>()
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+}
+
+/// Read `--event-time-start` / `--event-time-end`, as dbt does: both are times, the start
+/// before the end.
+pub fn event_time_range(start: Option<&str>, end: Option<&str>) -> Result<EventTimeRange> {
+    let read = |flag: &str, v: Option<&str>| -> Result<Option<chrono::NaiveDateTime>> {
+        v.map(|v| {
+            parse_time(v).ok_or_else(|| {
+                Diagnostic::error("E105", format!("{flag} '{v}' is not a date or timestamp"))
+                    .help("write it as 2024-03-01 or 2024-03-01 10:00:00")
+                    .into()
+            })
+        })
+        .transpose()
+    };
+    let range = EventTimeRange {
+        start: read("--event-time-start", start)?,
+        end: read("--event-time-end", end)?,
+    };
+    if let (Some(s), Some(e)) = (range.start, range.end) {
+        if s >= e {
+            return Err(Diagnostic::error(
+                "E105",
+                format!("--event-time-start ({s}) must be before --event-time-end ({e})"),
+            )
+            .into());
+        }
+    }
+    Ok(range)
 }
 
 /// Events for the printer, in completion order.
@@ -151,11 +203,12 @@ pub async fn execute(
         .collect();
     let total = runnable.len();
     let mut results: BTreeMap<String, NodeResult> = BTreeMap::new();
-    let mut running: JoinSet<NodeResult> = JoinSet::new();
+    let mut running: JoinSet<Vec<NodeResult>> = JoinSet::new();
     let mut done = 0usize;
     let mut stop = false;
     let threads = opts.threads.max(1);
     let mut project = project_context(project);
+    project.event_time = opts.event_time;
     // Microbatch filters each upstream that declares an event_time to the batch's window.
     for id in &runnable {
         let n = &m.nodes[id];
@@ -188,43 +241,39 @@ pub async fn execute(
     while done < total {
         while !stop && running.len() < threads {
             let Some(id) = ready.pop_first() else { break };
+            let batch = take_test_batch(&id, &nodes, &mut ready);
             let engine = engine.clone();
             let nodes = nodes.clone();
             let project = project.clone();
             let full_refresh = opts.full_refresh;
             running.spawn(async move {
+                if batch.len() > 1 {
+                    let tests: Vec<&Node> = batch.iter().map(|id| &nodes[id]).collect();
+                    for n in &tests {
+                        let sql = n.compiled_code.as_deref().unwrap_or_default();
+                        record_statement(&project, n, sql, full_refresh);
+                    }
+                    let start = Instant::now();
+                    let outcomes = run_test_batch(&engine, &tests).await;
+                    let seconds = start.elapsed().as_secs_f64() / tests.len() as f64;
+                    return batch
+                        .iter()
+                        .zip(outcomes)
+                        .map(|(id, outcome)| node_result(id, outcome, seconds))
+                        .collect::<Vec<_>>();
+                }
                 let n = &nodes[&id];
                 let start = Instant::now();
                 let outcome = run_node(&engine, &project, n, full_refresh).await;
-                let seconds = start.elapsed().as_secs_f64();
-                match outcome {
-                    Ok((status, message, rows, failures)) => NodeResult {
-                        unique_id: id.clone(),
-                        status,
-                        message,
-                        seconds,
-                        rows,
-                        failures,
-                        error: None,
-                    },
-                    Err(e) => NodeResult {
-                        unique_id: id.clone(),
-                        status: Status::Error,
-                        message: e.diagnostic().message.clone(),
-                        seconds,
-                        rows: None,
-                        failures: None,
-                        error: Some(e.diagnostic().clone()),
-                    },
-                }
+                vec![node_result(&id, outcome, start.elapsed().as_secs_f64())]
             });
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let result = match joined {
+        let batch = match joined {
             Ok(r) => r,
-            Err(e) => NodeResult {
+            Err(e) => vec![NodeResult {
                 unique_id: String::new(),
                 status: Status::Error,
                 message: format!("internal error: a worker panicked: {e}"),
@@ -232,50 +281,52 @@ pub async fn execute(
                 rows: None,
                 failures: None,
                 error: Some(Diagnostic::internal(format!("a worker panicked: {e}"))),
-            },
+            }],
         };
-        done += 1;
-        let id = result.unique_id.clone();
-        if let Some(n) = nodes.get(&id) {
-            reporter.finished(done, total, n, &result);
-        }
-        let failed = result.status.is_failure();
-        if failed && opts.fail_fast {
-            stop = true;
-        }
-        results.insert(id.clone(), result);
-        if failed {
-            // Everything downstream is skipped, and reported as such.
-            let mut stack = children.get(&id).cloned().unwrap_or_default();
-            while let Some(c) = stack.pop() {
-                if results.contains_key(&c) {
-                    continue;
-                }
-                waiting.remove(&c);
-                ready.remove(&c);
-                let skipped = NodeResult {
-                    unique_id: c.clone(),
-                    status: Status::Skipped,
-                    message: format!(
-                        "skipped because '{}' failed",
-                        nodes.get(&id).map_or(id.as_str(), |n| n.name.as_str())
-                    ),
-                    seconds: 0.0,
-                    rows: None,
-                    failures: None,
-                    error: None,
-                };
-                done += 1;
-                reporter.finished(done, total, &nodes[&c], &skipped);
-                results.insert(c.clone(), skipped);
-                stack.extend(children.get(&c).cloned().unwrap_or_default());
+        for result in batch {
+            done += 1;
+            let id = result.unique_id.clone();
+            if let Some(n) = nodes.get(&id) {
+                reporter.finished(done, total, n, &result);
             }
-        } else {
-            for c in children.get(&id).cloned().unwrap_or_default() {
-                if let Some(w) = waiting.get_mut(&c) {
-                    *w -= 1;
-                    if *w == 0 && !results.contains_key(&c) {
-                        ready.insert(c);
+            let failed = result.status.is_failure();
+            if failed && opts.fail_fast {
+                stop = true;
+            }
+            results.insert(id.clone(), result);
+            if failed {
+                // Everything downstream is skipped, and reported as such.
+                let mut stack = children.get(&id).cloned().unwrap_or_default();
+                while let Some(c) = stack.pop() {
+                    if results.contains_key(&c) {
+                        continue;
+                    }
+                    waiting.remove(&c);
+                    ready.remove(&c);
+                    let skipped = NodeResult {
+                        unique_id: c.clone(),
+                        status: Status::Skipped,
+                        message: format!(
+                            "skipped because '{}' failed",
+                            nodes.get(&id).map_or(id.as_str(), |n| n.name.as_str())
+                        ),
+                        seconds: 0.0,
+                        rows: None,
+                        failures: None,
+                        error: None,
+                    };
+                    done += 1;
+                    reporter.finished(done, total, &nodes[&c], &skipped);
+                    results.insert(c.clone(), skipped);
+                    stack.extend(children.get(&c).cloned().unwrap_or_default());
+                }
+            } else {
+                for c in children.get(&id).cloned().unwrap_or_default() {
+                    if let Some(w) = waiting.get_mut(&c) {
+                        *w -= 1;
+                        if *w == 0 && !results.contains_key(&c) {
+                            ready.insert(c);
+                        }
                     }
                 }
             }
@@ -304,6 +355,61 @@ pub async fn execute(
     results.into_values().collect()
 }
 
+/// Most tests judged by one query (see `run_test_batch`).
+const TEST_BATCH: usize = 32;
+
+/// The nodes to run together with `first`, taken out of `ready`: `first` alone unless it is a
+/// test that can be batched; then other ready batchable tests, those on the same parents first.
+fn take_test_batch(
+    first: &str,
+    nodes: &BTreeMap<String, Node>,
+    ready: &mut BTreeSet<String>,
+) -> Vec<String> {
+    let mut batch = vec![first.to_string()];
+    if !batchable(&nodes[first]) {
+        return batch;
+    }
+    let parents = |id: &str| -> BTreeSet<&str> {
+        nodes[id]
+            .depends_on_nodes
+            .iter()
+            .map(String::as_str)
+            .collect()
+    };
+    let own = parents(first);
+    let candidates: Vec<&String> = ready.iter().filter(|id| batchable(&nodes[*id])).collect();
+    let (same, other): (Vec<&String>, Vec<&String>) =
+        candidates.into_iter().partition(|id| parents(id) == own);
+    batch.extend(same.into_iter().chain(other).take(TEST_BATCH - 1).cloned());
+    for id in &batch[1..] {
+        ready.remove(id);
+    }
+    batch
+}
+
+fn node_result(id: &str, outcome: Result<Outcome>, seconds: f64) -> NodeResult {
+    match outcome {
+        Ok((status, message, rows, failures)) => NodeResult {
+            unique_id: id.to_string(),
+            status,
+            message,
+            seconds,
+            rows,
+            failures,
+            error: None,
+        },
+        Err(e) => NodeResult {
+            unique_id: id.to_string(),
+            status: Status::Error,
+            message: e.diagnostic().message.clone(),
+            seconds,
+            rows: None,
+            failures: None,
+            error: Some(e.diagnostic().clone()),
+        },
+    }
+}
+
 /// What a node needs from the project while it runs.
 struct ProjectContext {
     root: std::path::PathBuf,
@@ -311,6 +417,8 @@ struct ProjectContext {
     target_dir: std::path::PathBuf,
     /// For microbatch models: their parents' relation names (as rendered) and event_time.
     event_time_parents: HashMap<String, Vec<(Vec<String>, String)>>,
+    /// `--event-time-start` / `--event-time-end`.
+    event_time: EventTimeRange,
 }
 
 fn project_context(p: &Project) -> ProjectContext {
@@ -322,6 +430,7 @@ fn project_context(p: &Project) -> ProjectContext {
             .map(|pk| (pk.name.clone(), pk.root.clone()))
             .collect(),
         event_time_parents: HashMap::new(),
+        event_time: EventTimeRange::default(),
         target_dir: p.target_dir(),
     }
 }
@@ -408,7 +517,7 @@ async fn run_node(
                     .get(&n.unique_id)
                     .cloned()
                     .unwrap_or_default();
-                microbatch(engine, n, &sql, &parents, full_refresh).await?
+                microbatch(engine, n, &sql, &parents, project.event_time, full_refresh).await?
             } else {
                 materialize(engine, n, &sql, full_refresh).await?
             };
@@ -446,26 +555,64 @@ pub async fn run_project_hooks(engine: &Engine, which: &str, hooks: &[String]) -
     Ok(())
 }
 
+/// How a data test is judged, from its config.
+struct TestRule {
+    fail_calc: String,
+    warn_if: String,
+    error_if: String,
+    /// `\nlimit N`, or empty.
+    limit: String,
+}
+
+impl TestRule {
+    fn of(n: &Node) -> TestRule {
+        let cfg = |k: &str, d: &str| get_str(&n.config, k).unwrap_or(d).to_string();
+        TestRule {
+            fail_calc: cfg("fail_calc", "count(*)"),
+            warn_if: cfg("warn_if", "!= 0"),
+            error_if: cfg("error_if", "!= 0"),
+            limit: n
+                .config
+                .get("limit")
+                .and_then(Json::as_u64)
+                .map(|l| format!("\nlimit {l}"))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The query that judges the test: one row of `failures, should_warn, should_error`, as
+    /// dbt's `get_test_sql` writes it.
+    fn check_sql(&self, sql: &str) -> String {
+        let TestRule {
+            fail_calc,
+            warn_if,
+            error_if,
+            limit,
+        } = self;
+        format!(
+            "select {fail_calc} as failures, ({fail_calc}) {warn_if} as should_warn, ({fail_calc}) {error_if} as should_error \
+             from (\nselect * from (\n{sql}\n) dbt_internal_test_rows{limit}\n) dbt_internal_test"
+        )
+    }
+}
+
+fn stores_failures(n: &Node) -> bool {
+    n.config
+        .get("store_failures")
+        .and_then(Json::as_bool)
+        .unwrap_or(false)
+}
+
 /// A data test as dbt runs it: `fail_calc` over the failing rows (optionally `limit`ed), compared
 /// with `warn_if` / `error_if`; `store_failures` keeps the failing rows as a Delta table in the
 /// `<schema>_dbt_test__audit` schema. A failure's message carries the first failing rows.
 async fn run_test(engine: &Engine, n: &Node, sql: &str) -> Result<Outcome> {
-    let cfg = |k: &str, d: &str| get_str(&n.config, k).unwrap_or(d).to_string();
-    let fail_calc = cfg("fail_calc", "count(*)");
-    let (warn_if, error_if) = (cfg("warn_if", "!= 0"), cfg("error_if", "!= 0"));
-    let limit = n
-        .config
-        .get("limit")
-        .and_then(Json::as_u64)
-        .map(|l| format!("\nlimit {l}"))
-        .unwrap_or_default();
-    let store = n
-        .config
-        .get("store_failures")
-        .and_then(Json::as_bool)
-        .unwrap_or(false);
-    if store {
-        let audit = cfg("schema", "").trim().to_string();
+    let rule = TestRule::of(n);
+    if stores_failures(n) {
+        let audit = get_str(&n.config, "schema")
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let schema = if audit.is_empty() || audit == "dbt_test__audit" {
             format!("{}_dbt_test__audit", n.schema)
         } else {
@@ -475,16 +622,12 @@ async fn run_test(engine: &Engine, n: &Node, sql: &str) -> Result<Outcome> {
             .create_table_as(
                 &schema,
                 &n.alias,
-                &format!("select * from (\n{sql}\n) dbt_internal_test{limit}"),
+                &format!("select * from (\n{sql}\n) dbt_internal_test{}", rule.limit),
                 &[],
             )
             .await?;
     }
-    let check = format!(
-        "select {fail_calc} as failures, ({fail_calc}) {warn_if} as should_warn, ({fail_calc}) {error_if} as should_error \
-         from (\nselect * from (\n{sql}\n) dbt_internal_test_rows{limit}\n) dbt_internal_test"
-    );
-    let batches = engine.query(&check).await?;
+    let batches = engine.query(&rule.check_sql(sql)).await?;
     let failures = first_u64(&batches).unwrap_or(0);
     let flag = |col: usize| -> bool {
         use datafusion::arrow::array::{Array, AsArray};
@@ -498,8 +641,22 @@ async fn run_test(engine: &Engine, n: &Node, sql: &str) -> Result<Outcome> {
             })
             .unwrap_or(false)
     };
-    let (should_warn, should_error) = (flag(1), flag(2));
-    let severity = cfg("severity", "error").to_lowercase();
+    test_outcome(engine, n, sql, &rule, failures, flag(1), flag(2)).await
+}
+
+/// The status of a judged test, and for a warning or failure the message with its first rows.
+async fn test_outcome(
+    engine: &Engine,
+    n: &Node,
+    sql: &str,
+    rule: &TestRule,
+    failures: u64,
+    should_warn: bool,
+    should_error: bool,
+) -> Result<Outcome> {
+    let severity = get_str(&n.config, "severity")
+        .unwrap_or("error")
+        .to_lowercase();
     let status = if severity == "error" && should_error {
         Status::Fail
     } else if should_warn || (severity == "warn" && should_error) {
@@ -511,9 +668,9 @@ async fn run_test(engine: &Engine, n: &Node, sql: &str) -> Result<Outcome> {
         return Ok((status, "PASS".into(), None, Some(failures)));
     }
     let rule = if status == Status::Fail {
-        format!("fail if {error_if}")
+        format!("fail if {}", rule.error_if)
     } else {
-        format!("warn if {warn_if}")
+        format!("warn if {}", rule.warn_if)
     };
     let mut msg = format!(
         "Got {failures} result{}, configured to {rule}",
@@ -528,6 +685,87 @@ async fn run_test(engine: &Engine, n: &Node, sql: &str) -> Result<Outcome> {
         msg.push_str(&format!("\nfirst failing rows:\n{table}"));
     }
     Ok((status, msg, None, Some(failures)))
+}
+
+/// Tests that can share one query with others: no stored failures (those write a table each)
+/// and the default `fail_calc`, so that every test's `failures` is a plain count.
+fn batchable(n: &Node) -> bool {
+    n.resource_type == ResourceType::Test
+        && !stores_failures(n)
+        && get_str(&n.config, "fail_calc").is_none_or(|f| f.trim().eq_ignore_ascii_case("count(*)"))
+}
+
+/// Run several data tests as one query: each test's judging query (exactly the one it would run
+/// alone) becomes a branch of a `union all`, tagged with its index, so the tables they read are
+/// opened and planned once. Results are identical to running them one by one; if the combined
+/// query fails (one broken test), every test runs alone so each error lands on its own test.
+async fn run_test_batch(engine: &Engine, tests: &[&Node]) -> Vec<Result<Outcome>> {
+    let rules: Vec<TestRule> = tests.iter().map(|n| TestRule::of(n)).collect();
+    let sqls: Vec<String> = tests
+        .iter()
+        .map(|n| n.compiled_code.clone().unwrap_or_default())
+        .collect();
+    let query = rules
+        .iter()
+        .zip(&sqls)
+        .enumerate()
+        .map(|(i, (rule, sql))| {
+            format!(
+                "select {i} as weir_test_index, failures, should_warn, should_error from (\n{}\n) weir_test_{i}",
+                rule.check_sql(sql)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\nunion all\n");
+    let judged = match engine.query(&query).await {
+        Ok(batches) => judged_rows(&batches, tests.len()),
+        Err(_) => None,
+    };
+    let Some(judged) = judged else {
+        let mut out = Vec::with_capacity(tests.len());
+        for (n, sql) in tests.iter().zip(&sqls) {
+            out.push(run_test(engine, n, sql).await);
+        }
+        return out;
+    };
+    let mut out = Vec::with_capacity(tests.len());
+    for (i, n) in tests.iter().enumerate() {
+        let (failures, warn, error) = judged[i];
+        out.push(test_outcome(engine, n, &sqls[i], &rules[i], failures, warn, error).await);
+    }
+    out
+}
+
+/// `(failures, should_warn, should_error)` per test index, if every test has its row.
+fn judged_rows(
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+    count: usize,
+) -> Option<Vec<(u64, bool, bool)>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    let mut out: Vec<Option<(u64, bool, bool)>> = vec![None; count];
+    for b in batches {
+        let index = cast(b.column(0), &DataType::Int64).ok()?;
+        let index = index.as_primitive_opt::<Int64Type>()?;
+        let failures = cast(b.column(1), &DataType::Int64).ok()?;
+        let failures = failures.as_primitive_opt::<Int64Type>()?;
+        let flag = |col: usize, row: usize| {
+            b.column(col)
+                .as_boolean_opt()
+                .is_some_and(|a| !a.is_null(row) && a.value(row))
+        };
+        for row in 0..b.num_rows() {
+            let i = usize::try_from(index.value(row)).ok()?;
+            let f = if failures.is_null(row) {
+                0
+            } else {
+                failures.value(row).max(0) as u64
+            };
+            *out.get_mut(i)? = Some((f, flag(2, row), flag(3, row)));
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option<u64> {
@@ -572,6 +810,7 @@ async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
             }
             check_schema_change(engine, n, sql).await?;
             let unique_key = as_string_list(n.config.get("unique_key"));
+            let predicates = as_string_list(n.config.get("incremental_predicates"));
             let strategy =
                 get_str(&n.config, "incremental_strategy").unwrap_or(if unique_key.is_empty() {
                     "append"
@@ -607,11 +846,22 @@ async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
                             );
                         }
                         engine
-                            .merge(schema, name, sql, &unique_key, update.as_deref())
+                            .merge(
+                                schema,
+                                name,
+                                sql,
+                                &unique_key,
+                                update.as_deref(),
+                                &predicates,
+                            )
                             .await?
                     }
                 }
-                "delete+insert" => engine.delete_insert(schema, name, sql, &unique_key).await?,
+                "delete+insert" => {
+                    engine
+                        .delete_insert(schema, name, sql, &unique_key, &predicates)
+                        .await?
+                }
                 "insert_overwrite" => {
                     engine
                         .insert_overwrite(schema, name, sql, &partition_by)
@@ -955,6 +1205,7 @@ async fn microbatch(
     n: &Node,
     sql: &str,
     parents: &[(Vec<String>, String)],
+    window: EventTimeRange,
     full_refresh: bool,
 ) -> Result<Outcome> {
     use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
@@ -1004,7 +1255,11 @@ async fn microbatch(
     }
     let now = chrono::Utc::now().naive_utc();
     let exists = engine.exists(&n.schema, &n.alias);
-    let start = if !exists || full_refresh {
+    // Batches run while their start is before `stop`: up to now, or before --event-time-end.
+    let stop = window.end.unwrap_or(now);
+    let start = if let Some(start) = window.start {
+        truncate(start)
+    } else if !exists || full_refresh {
         let begin = get_str(&n.config, "begin")
             .ok_or_else(|| err("set begin (the time of the first batch)".into()))?;
         let parsed = begin
@@ -1025,7 +1280,7 @@ async fn microbatch(
     let mut batches = 0u64;
     let mut batch = start;
     let mut first = !exists || full_refresh;
-    while batch <= now {
+    while batch < stop || (window.end.is_none() && batch == stop) {
         let end = step(batch, 1);
         let (lo, hi) = (
             batch.format("%Y-%m-%d %H:%M:%S"),

@@ -451,3 +451,52 @@ fn incremental_strategies_apply_new_data() {
         kept + 5
     );
 }
+
+/// `weir test` judges the tests of a model together in one query; a broken test among them
+/// still gets its own error, and the others their own results, as when run one by one.
+#[test]
+fn batched_tests_keep_their_own_results() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    let built = weir(&["build", "--project-dir", d], dir);
+    assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
+    let passed = built.stdout.matches("PASS test").count();
+
+    let seed = dir.join("seeds/raw_members.csv");
+    let text = std::fs::read_to_string(&seed).unwrap();
+    std::fs::write(&seed, text.replacen("\n2,", "\n1,", 1)).unwrap();
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::write(
+        dir.join("tests/broken_on_purpose.sql"),
+        "select no_such_column from {{ ref('stg_members') }}\n",
+    )
+    .unwrap();
+    let seeded = weir(&["seed", "--project-dir", d], dir);
+    assert_eq!(seeded.code, 0, "{}\n{}", seeded.stdout, seeded.stderr);
+    let out = weir(&["test", "--project-dir", d], dir);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("ERROR creating test broken_on_purpose"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("no_such_column"),
+        "the broken test's own error is shown:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains("FAIL test unique_stg_members_member_id"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("first failing rows"), "{}", out.stderr);
+    assert_eq!(
+        out.stdout.matches("PASS test").count(),
+        passed - 1,
+        "every other test passes as before:\n{}",
+        out.stdout
+    );
+}

@@ -280,6 +280,7 @@ async fn merge_updates_inserts_and_rejects_duplicate_keys() {
             "select * from (values (2, 'bobby', 21.0), (4, 'dee', 4.0)) as t(id, name, amount)",
             &key,
             None,
+            &[],
         )
         .await
         .unwrap();
@@ -303,6 +304,7 @@ async fn merge_updates_inserts_and_rejects_duplicate_keys() {
         "select 1 as id, 'ANN' as name, 1.0 as amount",
         &key,
         Some(&only),
+        &[],
     )
     .await
     .unwrap();
@@ -318,6 +320,7 @@ async fn merge_updates_inserts_and_rejects_duplicate_keys() {
             "select * from (values (3, 'a', 1.0), (3, 'b', 2.0), (5, 'c', 3.0)) as t(id, name, amount)",
             &key,
             None,
+            &[],
         )
         .await
         .unwrap_err();
@@ -326,10 +329,54 @@ async fn merge_updates_inserts_and_rejects_duplicate_keys() {
     assert_eq!(versions(&dir), 3, "a rejected merge commits nothing");
 
     let err = e
-        .merge("main", "customers", ORDERS, &["nope".to_string()], None)
+        .merge(
+            "main",
+            "customers",
+            ORDERS,
+            &["nope".to_string()],
+            None,
+            &[],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.diagnostic().code, "E506", "{err}");
+
+    // incremental_predicates narrow what the merge may match: id 2 is outside them, so the
+    // new row for it is inserted beside the old one, as dbt's merge does.
+    let predicates = ["DBT_INTERNAL_DEST.id >= 3".to_string()];
+    e.merge(
+        "main",
+        "customers",
+        "select * from (values (2, 'b3', 2.0), (3, 'cy2', 6.0)) as t(id, name, amount)",
+        &key,
+        None,
+        &predicates,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        q(
+            &e,
+            "select id, name from main.customers where id in (2, 3) order by id, name"
+        )
+        .await,
+        ["2|b3", "2|bobby", "3|cy2"]
+    );
+    let err = e
+        .merge(
+            "main",
+            "customers",
+            ORDERS,
+            &key,
+            None,
+            &["DBT_INTERNAL_DEST.nope > 1".to_string()],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.diagnostic().message.contains("incremental_predicates"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -350,6 +397,7 @@ async fn delete_insert_replaces_rows_by_key_in_one_commit() {
             "facts",
             "select * from (values (2, 'new2'), (4, 'new4'), (null, 'n2')) as t(id, v)",
             &["id".to_string()],
+            &[],
         )
         .await
         .unwrap();
@@ -547,10 +595,10 @@ async fn edge_cases() {
         .await
         .unwrap();
     let key = ["ID".to_string()];
-    e.merge("main", "k", "select 2 as id, 'B' as v", &key, None)
+    e.merge("main", "k", "select 2 as id, 'B' as v", &key, None, &[])
         .await
         .unwrap();
-    e.merge("main", "k_copy", "select * from main.k", &key, None)
+    e.merge("main", "k_copy", "select * from main.k", &key, None, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -592,8 +640,8 @@ fn engine_and_its_futures_are_send() {
         send(e.create_table_as("main", "t", "select 1", &[]));
         send(e.create_view("main", "v", "select 1"));
         send(e.append("main", "t", "select 1"));
-        send(e.merge("main", "t", "select 1", &key, None));
-        send(e.delete_insert("main", "t", "select 1", &key));
+        send(e.merge("main", "t", "select 1", &key, None, &[]));
+        send(e.delete_insert("main", "t", "select 1", &key, &[]));
         send(e.insert_overwrite("main", "t", "select 1", &key));
         send(e.load_seed("main", "s", Path::new("x.csv"), b',', &BTreeMap::new()));
         send(e.drop_relation("main", "t"));
