@@ -412,6 +412,12 @@ fn constraints_are_checked_before_the_write() {
         "{{ config(materialized='incremental') }}\n\
          select distinct cast(id as integer) as id from {{ ref('raw_items') }}\n",
     );
+    write(
+        d,
+        "models/items_merged.sql",
+        "{{ config(materialized='incremental', unique_key='id') }}\n\
+         select distinct cast(id as integer) as id from {{ ref('raw_items') }}\n",
+    );
     let cols = "      - {name: sku, data_type: varchar}\n      - {name: name, data_type: varchar}\n      - {name: price, data_type: integer}\n";
     write(
         d,
@@ -454,6 +460,12 @@ models:
         data_type: integer
         constraints:
           - type: unique
+  - name: items_merged
+    columns:
+      - name: id
+        data_type: integer
+        constraints:
+          - type: unique
 "#
         ),
     );
@@ -469,7 +481,13 @@ models:
         first.stderr
     );
     let wh = d.join("warehouse");
-    for m in ["items_pk", "items_check", "items_fk", "items_log"] {
+    for m in [
+        "items_pk",
+        "items_check",
+        "items_fk",
+        "items_log",
+        "items_merged",
+    ] {
         assert_eq!(
             count(&wh, &format!("select count(*) from main.{m}")),
             3,
@@ -519,6 +537,14 @@ models:
         log.contains("unique constraint on (id): 2 new value(s) of (id) already in main.items_log"),
         "{log}"
     );
+    // A merge on the key replaces the rows whose key comes again: no collision.
+    assert!(
+        out.stdout
+            .contains("OK created incremental model main.items_merged"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(count(&wh, "select count(*) from main.items_merged"), 4);
     // Each table keeps the version written by the first build.
     for m in ["items_pk", "items_check", "items_log"] {
         assert_eq!(
