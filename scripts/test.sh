@@ -22,6 +22,7 @@ for p in example_project tests/fixtures/jaffle_like; do
   python3 scripts/expected_rows.py compare "tests/fixtures/expected_rows/$name" "$rows/$name/warehouse"
 done
 rm -rf "$rows"
+python3 scripts/check_store_failures.py target/debug/weir  # store_failures tables read by deltalake
 
 if [[ -f scripts/check_manifest_schema.py ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r scripts/requirements-check.txt

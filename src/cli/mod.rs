@@ -158,6 +158,10 @@ pub struct SelectArgs {
     /// How tests attached to selected nodes are picked up
     #[arg(long, value_enum, default_value_t = Indirect::Eager)]
     pub indirect_selection: Indirect,
+    /// Artifacts of an earlier run (run_results.json, sources.json), for `result:` and
+    /// `source_status:` selection
+    #[arg(long, env = "DBT_STATE")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -468,7 +472,25 @@ pub fn select(
     sel: &SelectArgs,
     resource_types: &[String],
 ) -> Result<(std::collections::BTreeSet<String>, Vec<Diagnostic>)> {
-    let graph = SelectionGraph::new(select_nodes(m), &project.name);
+    let mut graph = SelectionGraph::new(select_nodes(m), &project.name);
+    if let Some(state) = &sel.state {
+        let dir = if state.is_absolute() || state.exists() {
+            state.clone()
+        } else {
+            project.root.join(state)
+        };
+        if !dir.is_dir() {
+            return Err(Diagnostic::error(
+                "E401",
+                format!("--state {}: no such directory", state.display()),
+            )
+            .help("pass the directory holding the earlier run's artifacts (a copy of its target/)")
+            .into());
+        }
+        let previous = crate::graph::select::PreviousState::load(&dir, &project.target_dir())
+            .map_err(|e| crate::diagnostics::Error::from(Diagnostic::error("E401", e.message)))?;
+        graph = graph.with_state(previous);
+    }
     let indirect = match sel.indirect_selection {
         Indirect::Eager => IndirectSelection::Eager,
         Indirect::Cautious => IndirectSelection::Cautious,

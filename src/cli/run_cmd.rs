@@ -268,17 +268,25 @@ fn summarize(results: &[NodeResult], compiled: &compile::Compiled, elapsed: f64)
         .filter(|r| r.status.is_failure() || r.status == Status::Warn)
     {
         let n = compiled.manifest.nodes.get(&r.unique_id);
-        let name = n.map_or(r.unique_id.as_str(), |n| n.name.as_str());
+        let unit = compiled.manifest.unit_tests.get(&r.unique_id);
+        let (kind, name) = match (n, unit) {
+            (Some(n), _) => (n.resource_type.as_str(), n.name.as_str()),
+            (None, Some(u)) => ("unit_test", u.name.as_str()),
+            _ => ("node", r.unique_id.as_str()),
+        };
         let label = match r.status {
             Status::Fail => "Failure",
             Status::Warn => "Warning",
             _ => "Error",
         };
         eprintln!();
-        eprintln!(
-            "{label} in {} {name}",
-            n.map_or("node", |n| n.resource_type.as_str())
-        );
+        eprintln!("{label} in {kind} {name}");
+        if let Some(u) = unit {
+            eprintln!(
+                "  on model {}, defined in {}",
+                u.model, u.original_file_path
+            );
+        }
         if let Some(n) = n.filter(|n| n.resource_type == ResourceType::Test) {
             let model = n
                 .attached_node

@@ -736,6 +736,95 @@ pub struct SelectionGraph {
     graph: DiGraph<(), ()>,
     by_id: HashMap<String, NodeIndex>,
     root_package: String,
+    state: Option<PreviousState>,
+}
+
+/// dbt's `PreviousState`, as far as `result:` and `source_status:` need it: the artifacts of
+/// an earlier invocation in the `--state` directory, and the current `target/sources.json`.
+#[derive(Debug, Clone, Default)]
+pub struct PreviousState {
+    /// The `--state` directory (for messages).
+    pub dir: std::path::PathBuf,
+    /// `<state>/run_results.json`: unique_id -> status (`success`, `error`, `fail`, ...).
+    pub results: Option<HashMap<String, String>>,
+    /// `<state>/sources.json`: unique_id -> `max_loaded_at` (`None`: the check errored).
+    pub sources: Option<HashMap<String, Option<chrono::NaiveDateTime>>>,
+    /// The current project's `target/sources.json`, in the same shape.
+    pub sources_current: Option<HashMap<String, Option<chrono::NaiveDateTime>>>,
+}
+
+impl PreviousState {
+    /// Read what exists of `<state>/run_results.json`, `<state>/sources.json` and
+    /// `<target>/sources.json`. A missing file leaves its part empty (the selector that needs
+    /// it says so); a file that is not JSON of the expected shape is an error.
+    pub fn load(state: &std::path::Path, target: &std::path::Path) -> Result<Self, SelectError> {
+        let read = |path: std::path::PathBuf| -> Result<Option<Value>, SelectError> {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| SelectError::new(format!("cannot read {}: {e}", path.display()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(SelectError::new(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                ))),
+            }
+        };
+        let results_of = |doc: &Value| -> Vec<Value> {
+            doc.get("results")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let results = read(state.join("run_results.json"))?.map(|doc| {
+            results_of(&doc)
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        r.get("unique_id")?.as_str()?.to_string(),
+                        r.get("status")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        });
+        let freshness = |doc: Value| -> HashMap<String, Option<chrono::NaiveDateTime>> {
+            results_of(&doc)
+                .iter()
+                .filter_map(|r| {
+                    let id = r.get("unique_id")?.as_str()?.to_string();
+                    // dbt writes no max_loaded_at for a source whose check errored.
+                    let errored = r.get("status").and_then(Value::as_str) == Some("runtime error");
+                    let at = r
+                        .get("max_loaded_at")
+                        .and_then(Value::as_str)
+                        .and_then(parse_loaded_at)
+                        .filter(|_| !errored);
+                    Some((id, at))
+                })
+                .collect()
+        };
+        Ok(PreviousState {
+            dir: state.to_path_buf(),
+            results,
+            sources: read(state.join("sources.json"))?.map(freshness),
+            sources_current: read(target.join("sources.json"))?.map(freshness),
+        })
+    }
+}
+
+/// `max_loaded_at` as dbt and weir write it (`2024-01-02T03:04:05+00:00`,
+/// `2024-01-02 03:04:05.123456`, ...), as UTC.
+fn parse_loaded_at(s: &str) -> Option<chrono::NaiveDateTime> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.naive_utc());
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
+        return Some(t.naive_utc());
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
 }
 
 impl SelectionGraph {
@@ -773,7 +862,14 @@ impl SelectionGraph {
             graph,
             by_id,
             root_package: root_package.to_string(),
+            state: None,
         }
+    }
+
+    /// The artifacts `result:` and `source_status:` compare against (`--state`).
+    pub fn with_state(mut self, state: PreviousState) -> Self {
+        self.state = Some(state);
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -1128,11 +1224,65 @@ impl SelectionGraph {
                 }
                 self.matching(Scope::All, |n| n.resource_type == value)
             }
-            Method::State
-            | Method::Result
-            | Method::SourceStatus
-            | Method::Version
-            | Method::Wildcard => {
+            Method::Result => {
+                // dbt: every node whose status in the previous run_results.json is the value.
+                let results = self
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.results.as_ref())
+                    .ok_or_else(|| self.missing_state(c, "run_results.json"))?;
+                const STATUSES: &[&str] = &[
+                    "success",
+                    "error",
+                    "fail",
+                    "warn",
+                    "pass",
+                    "skipped",
+                    "runtime error",
+                ];
+                if !STATUSES.contains(&value) {
+                    return Err(SelectError::new(format!(
+                        "Invalid result selector value \"{value}\""
+                    ))
+                    .with_hint(format!("valid results: {}", STATUSES.join(", "))));
+                }
+                self.matching(Scope::All, |n| {
+                    results.get(&n.unique_id).map(String::as_str) == Some(value)
+                })
+            }
+            Method::SourceStatus => {
+                let state = self.state.as_ref();
+                let previous = state
+                    .and_then(|s| s.sources.as_ref())
+                    .ok_or_else(|| self.missing_state(c, "sources.json"))?;
+                let current = state
+                    .and_then(|s| s.sources_current.as_ref())
+                    .ok_or_else(|| {
+                        SelectError::new(format!(
+                            "'{}' needs the current freshness results in target/sources.json",
+                            c.raw
+                        ))
+                        .with_hint("run `weir source freshness` first")
+                    })?;
+                if value != "fresher" {
+                    return Err(SelectError::new(format!(
+                        "Invalid source_status selector value \"{value}\""
+                    ))
+                    .with_hint("the only source status is 'fresher'"));
+                }
+                // dbt: a source is fresher when its current max_loaded_at is later than in the
+                // state's sources.json, or it was not checked then; a check that errored in
+                // either run never counts.
+                self.matching(Scope::All, |n| match current.get(&n.unique_id) {
+                    Some(Some(now)) => match previous.get(&n.unique_id) {
+                        None => true,
+                        Some(Some(before)) => now > before,
+                        Some(None) => false,
+                    },
+                    _ => false,
+                })
+            }
+            Method::State | Method::Version | Method::Wildcard => {
                 return Err(SelectError::new(format!(
                     "unsupported selector method {}",
                     c.method.name()
@@ -1145,6 +1295,28 @@ impl SelectionGraph {
             }
         };
         Ok(ids)
+    }
+}
+
+impl SelectionGraph {
+    fn missing_state(&self, c: &SelectionCriteria, file: &str) -> SelectError {
+        match &self.state {
+            None => SelectError::new(format!(
+                "'{}' compares with an earlier run, but no --state directory was given",
+                c.raw
+            ))
+            .with_hint(format!(
+                "pass --state <dir>, a directory holding the {file} of that run (e.g. a copy of its target/)"
+            )),
+            Some(s) => SelectError::new(format!(
+                "'{}' needs {}, which does not exist",
+                c.raw,
+                s.dir.join(file).display()
+            ))
+            .with_hint(format!(
+                "--state must hold the {file} of an earlier run (e.g. a copy of its target/)"
+            )),
+        }
     }
 }
 
@@ -1703,6 +1875,74 @@ mod tests {
         assert!(err(&g, "bogus:x")
             .message
             .contains("'bogus' is not a valid method name"));
+    }
+
+    #[test]
+    fn result_and_source_status_compare_with_state() {
+        let g = graph();
+        // Without --state, the methods say what they need.
+        let e = err(&g, "result:fail");
+        assert!(e.message.contains("no --state"), "{}", e.message);
+        assert!(err(&g, "source_status:fresher")
+            .message
+            .contains("no --state"));
+
+        let at = |s: &str| parse_loaded_at(s);
+        let state = PreviousState {
+            dir: "prev".into(),
+            results: Some(
+                [
+                    ("model.shop.stg_orders", "error"),
+                    ("model.shop.orders", "skipped"),
+                    ("seed.shop.raw_orders", "success"),
+                ]
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            ),
+            sources: Some(
+                [(
+                    "source.shop.ext.payments".to_string(),
+                    at("2024-01-01 00:00:00"),
+                )]
+                .into_iter()
+                .collect(),
+            ),
+            sources_current: Some(
+                [(
+                    "source.shop.ext.payments".to_string(),
+                    at("2024-01-02T00:00:00+00:00"),
+                )]
+                .into_iter()
+                .collect(),
+            ),
+        };
+        let g = g.with_state(state.clone());
+        assert_eq!(sel(&g, "result:error"), v(&["stg_orders"]));
+        assert_eq!(sel(&g, "result:skipped"), v(&["orders"]));
+        assert_eq!(sel(&g, "result:fail"), Vec::<String>::new());
+        // Graph operators apply as to any method.
+        let down = sel(&g, "result:error+");
+        assert!(down.contains(&"orders".to_string()), "{down:?}");
+        assert!(!down.contains(&"stg_customers".to_string()), "{down:?}");
+        assert!(err(&g, "result:bogus").message.contains("Invalid result"));
+
+        assert_eq!(sel(&g, "source_status:fresher"), v(&["payments"]));
+        let with_children = sel(&g, "source_status:fresher+");
+        assert!(with_children.len() > 1, "{with_children:?}");
+        // Not fresher when max_loaded_at did not move, or when the check errored.
+        let mut same = state.clone();
+        same.sources_current = same.sources.clone();
+        let g2 = graph().with_state(same);
+        assert_eq!(sel(&g2, "source_status:fresher"), Vec::<String>::new());
+        let mut errored = state;
+        errored.sources_current = Some(
+            [("source.shop.ext.payments".to_string(), None)]
+                .into_iter()
+                .collect(),
+        );
+        let g3 = graph().with_state(errored);
+        assert_eq!(sel(&g3, "source_status:fresher"), Vec::<String>::new());
     }
 
     #[test]

@@ -826,6 +826,7 @@ fn new_node(
         checksum,
         version: None,
         contract_enforced: false,
+        constraints: Vec::new(),
         compiled_code: None,
         pre_hooks: Vec::new(),
         post_hooks: Vec::new(),
@@ -882,6 +883,7 @@ fn apply_patch(n: &mut Node, p: &Patched, jinja: &Jinja, warnings: &mut Vec<Diag
     let patch = &p.patch;
     n.description = patch.description.clone().unwrap_or_default();
     n.columns = columns(&patch.columns);
+    n.constraints = patch.constraints.clone();
     n.patch_path = Some(format!("{}://{}", n.package_name, p.file));
     let mut yaml_config = patch.config.clone();
     if !patch.meta.is_empty() {
@@ -1099,6 +1101,7 @@ fn generic_test(
         checksum: String::new(),
         version: None,
         contract_enforced: false,
+        constraints: Vec::new(),
         compiled_code: None,
         pre_hooks: Vec::new(),
         post_hooks: Vec::new(),

@@ -92,6 +92,8 @@ pub struct Node {
     pub checksum: String,
     pub version: Option<String>,
     pub contract_enforced: bool,
+    /// Model-level `constraints:` from the YAML (column-level ones are on the columns).
+    pub constraints: Vec<Json>,
     pub compiled_code: Option<String>,
     /// `pre-hook` / `post-hook` statements, rendered at compile time.
     pub pre_hooks: Vec<String>,

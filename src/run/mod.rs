@@ -17,6 +17,8 @@ use crate::parse::{Node, ResourceType};
 use crate::project::config::{as_string_list, get_str};
 use crate::project::Project;
 
+mod constraints;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -783,6 +785,17 @@ async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
     if n.contract_enforced {
         check_contract(engine, n, sql).await?;
     }
+    if !constraints::applies(n) {
+        return write_model(engine, n, sql, full_refresh).await;
+    }
+    // Constraints: the query runs once into memory, is checked, then written from there.
+    let staged = constraints::stage_and_check(engine, n, sql, full_refresh).await?;
+    let outcome = write_model(engine, n, &staged.sql, full_refresh).await;
+    staged.drop(engine).await;
+    outcome
+}
+
+async fn write_model(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -> Result<Outcome> {
     let schema = n.schema.as_str();
     let name = n.alias.as_str();
     let partition_by = partition_columns(n);
@@ -963,6 +976,10 @@ async fn check_contract(engine: &Engine, n: &Node, sql: &str) -> Result<()> {
         .note(problems.join("; "))
         .help("change the model's SQL or the columns in its YAML; nothing was written")
         .into());
+    }
+    if constraints::applies(n) {
+        // Checked on the data, with the other constraints (see `constraints`).
+        return Ok(());
     }
     let not_null: Vec<&String> = n
         .columns

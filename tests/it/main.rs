@@ -7,3 +7,4 @@ mod compile;
 mod engine;
 mod errors;
 mod ls;
+mod testing;
