@@ -396,7 +396,7 @@ async fn final_state_sql(
     if this_input.format != "sql" && !engine.exists(&model.schema, &model.alias) {
         // No table yet: type the given `this` rows like the model's output columns.
         let out = engine.schema_of(&model_sql).await?;
-        let typed = input_sql(engine, this_input, &plan.name, Some(&out)).await?;
+        let typed = input_sql(engine, this_input, &plan.name, Some(out.as_ref())).await?;
         if let Some(c) = ctes.iter_mut().find(|(name, _)| *name == this_input.cte) {
             c.1 = typed;
         }
@@ -407,8 +407,9 @@ async fn final_state_sql(
         .find(|(name, _)| *name == this_input.cte)
         .map(|(_, sql)| sql.clone())
         .unwrap_or_default();
-    let target = engine.schema_of(&this_sql).await?;
-    let source = engine.schema_of(&model_sql).await?;
+    let target_ref = engine.schema_of(&this_sql).await?;
+    let source_ref = engine.schema_of(&model_sql).await?;
+    let (target, source) = (target_ref.as_ref(), source_ref.as_ref());
     let find = |s: &datafusion::arrow::datatypes::Schema, c: &str| {
         s.fields()
             .iter()
@@ -421,13 +422,13 @@ async fn final_state_sql(
     let added: Vec<_> = source
         .fields()
         .iter()
-        .filter(|f| find(&target, f.name()).is_none())
+        .filter(|f| find(target, f.name()).is_none())
         .cloned()
         .collect();
     let removed: Vec<String> = target
         .fields()
         .iter()
-        .filter(|f| find(&source, f.name()).is_none())
+        .filter(|f| find(source, f.name()).is_none())
         .map(|f| f.name().clone())
         .collect();
     let mut columns: Vec<(String, DataType)> = Vec::new();
@@ -460,8 +461,8 @@ async fn final_state_sql(
             None => format!("cast(null as {ty})"),
         }
     };
-    let from_target = |c: &str, t: &DataType| typed("t", &target, c, t);
-    let from_source = |c: &str, t: &DataType| typed("s", &source, c, t);
+    let from_target = |c: &str, t: &DataType| typed("t", target, c, t);
+    let from_source = |c: &str, t: &DataType| typed("s", source, c, t);
     let list = |f: &dyn Fn(&str, &DataType) -> String| {
         columns
             .iter()
@@ -474,8 +475,8 @@ async fn final_state_sql(
     let resolve = |keys: &[String], what: &str| -> Result<Vec<String>> {
         keys.iter()
             .map(|k| {
-                let in_t = find(&target, k);
-                let in_s = find(&source, k);
+                let in_t = find(target, k);
+                let in_s = find(source, k);
                 match (in_t, in_s) {
                     (Some(t), Some(s)) => Ok(format!(
                         "s.{} = t.{}",
@@ -550,7 +551,7 @@ async fn final_state_sql(
             let merged = columns
                 .iter()
                 .map(|(c, t)| {
-                    let expr = if update.contains(&c.to_lowercase()) && find(&source, c).is_some() {
+                    let expr = if update.contains(&c.to_lowercase()) && find(source, c).is_some() {
                         from_source(c, t)
                     } else {
                         format!(

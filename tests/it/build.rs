@@ -451,3 +451,95 @@ fn incremental_strategies_apply_new_data() {
         kept + 5
     );
 }
+
+/// A final-state unit test (`config: {meta: {expect_final_state: true}}`) checks the table after
+/// the model's incremental strategy is applied to the given `this` rows: a wrong expectation
+/// fails with the final state's row diff, and the strategy in the model's config decides it.
+#[test]
+fn a_final_state_unit_test_diffs_the_table_after_the_merge() {
+    let project = copy_project(&repo().join("example_project"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    let yml = dir.join("models/inventory/_inventory.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    let edit = |from: &str, to: &str| {
+        let t = std::fs::read_to_string(&yml).unwrap();
+        assert!(t.contains(from), "{from:?}");
+        std::fs::write(&yml, t.replacen(from, to, 1)).unwrap();
+    };
+    let unit = "stock_daily_flow::stock_daily_flow_merges_restated_days";
+
+    // As committed: it passes. The untouched day (2024-06-01) is only in the final state: the
+    // model's SELECT does not return it.
+    let ok = weir(&["build", "--project-dir", d, "-s", "+stock_daily_flow"], dir);
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert!(
+        ok.stdout.contains(&format!("PASS unit_test {unit}")),
+        "{}",
+        ok.stdout
+    );
+
+    // Expect the restated day to take the new first_loaded_batch: merge_exclude_columns keeps
+    // the old one, so the final state differs.
+    edit(
+        "units_sold: 6, units_net: -6, last_load_batch: 2, first_loaded_batch: 1}",
+        "units_sold: 6, units_net: -6, last_load_batch: 2, first_loaded_batch: 2}",
+    );
+    std::fs::remove_dir_all(dir.join("warehouse")).unwrap();
+    let out = weir(&["build", "--project-dir", d, "-s", "+stock_daily_flow"], dir);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("FAIL unit_test {unit}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(
+            "final state (merge on product_id, location, movement_date into `this`) differs"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("missing (expected, not returned):\n    (5, south_house, 2024-06-02, 6, -6, 2, 2)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "unexpected (returned, not expected):\n    (5, south_house, 2024-06-02, 6, -6, 2, 1)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dir.join("warehouse/main/stock_daily_flow").exists(),
+        "the model under a failing unit test is not built"
+    );
+
+    // The same expectation, restored, under `append`: the old version of the restated day stays
+    // in the table next to the new one.
+    std::fs::write(&yml, &text).unwrap();
+    let model = dir.join("models/inventory/stock_daily_flow.sql");
+    let sql = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(
+        &model,
+        sql.replacen(
+            "incremental_strategy='merge'",
+            "incremental_strategy='append'",
+            1,
+        ),
+    )
+    .unwrap();
+    let appended = weir(&["build", "--project-dir", d, "-s", "+stock_daily_flow"], dir);
+    assert_eq!(appended.code, 1, "{}", appended.stdout);
+    assert!(
+        appended.stderr.contains("final state (append into `this`)")
+            && appended.stderr.contains(
+                "unexpected (returned, not expected):\n    (5, south_house, 2024-06-02, 5, NULL, 1, 1)"
+            ),
+        "{}",
+        appended.stderr
+    );
+}
