@@ -372,7 +372,10 @@ async fn final_state_sql(
         )));
     }
     if !incremental {
-        return Ok((model_sql, "full build: the model's rows replace the table".into()));
+        return Ok((
+            model_sql,
+            "full build: the model's rows replace the table".into(),
+        ));
     }
     // `this` is the input whose relation is the model's own.
     let this_index = plan
@@ -452,15 +455,20 @@ async fn final_state_sql(
         columns.push((f.name().clone(), f.data_type().clone()));
     }
     if matches!(mode, "append_new_columns" | "sync_all_columns") {
-        columns.extend(added.iter().map(|f| (f.name().clone(), f.data_type().clone())));
+        columns.extend(
+            added
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone())),
+        );
     }
-    let typed = |side: &str, schema: &datafusion::arrow::datatypes::Schema, c: &str, t: &DataType| {
-        let ty = crate::engine::sql_type(t);
-        match find(schema, c) {
-            Some(f) => format!("cast({side}.{} as {ty})", quote(f.name())),
-            None => format!("cast(null as {ty})"),
-        }
-    };
+    let typed =
+        |side: &str, schema: &datafusion::arrow::datatypes::Schema, c: &str, t: &DataType| {
+            let ty = crate::engine::sql_type(t);
+            match find(schema, c) {
+                Some(f) => format!("cast({side}.{} as {ty})", quote(f.name())),
+                None => format!("cast(null as {ty})"),
+            }
+        };
     let from_target = |c: &str, t: &DataType| typed("t", target, c, t);
     let from_source = |c: &str, t: &DataType| typed("s", source, c, t);
     let list = |f: &dyn Fn(&str, &DataType) -> String| {
@@ -478,11 +486,9 @@ async fn final_state_sql(
                 let in_t = find(target, k);
                 let in_s = find(source, k);
                 match (in_t, in_s) {
-                    (Some(t), Some(s)) => Ok(format!(
-                        "s.{} = t.{}",
-                        quote(s.name()),
-                        quote(t.name())
-                    )),
+                    (Some(t), Some(s)) => {
+                        Ok(format!("s.{} = t.{}", quote(s.name()), quote(t.name())))
+                    }
                     _ => Err(err(format!(
                         "{what} column '{k}' must be in both `this` and the model's output"
                     ))),
@@ -506,13 +512,12 @@ async fn final_state_sql(
         )
     };
     let unique_key = as_string_list(model.config.get("unique_key"));
-    let strategy = get_str(&model.config, "incremental_strategy").unwrap_or(
-        if unique_key.is_empty() {
+    let strategy =
+        get_str(&model.config, "incremental_strategy").unwrap_or(if unique_key.is_empty() {
             "append"
         } else {
             "merge"
-        },
-    );
+        });
     let keys_label = unique_key.join(", ");
     let sql = match strategy {
         "append" => append(),
