@@ -65,7 +65,9 @@ def compare(args):
             print(f"MISSING {name}")
             bad += 1
             continue
-        t = DeltaTable(path).to_pyarrow_table()
+        dt = DeltaTable(path)
+        # Columns in the table's schema order (a reader may put partition columns last).
+        t = dt.to_pyarrow_table().select([f.name for f in dt.schema().fields])
         cols, rows = rows_of(t.column_names, zip(*[c.to_pylist() for c in t.columns]) if t.num_rows else [])
         if cols != exp_cols:
             print(f"COLUMNS {name}: {cols} != {exp_cols}")

@@ -31,6 +31,7 @@ fn example_project_builds_then_runs_incrementally() {
         "customer_lifetime::customer_lifetime_skips_small_orders",
         "fct_daily_revenue::daily_revenue_sums_orders_per_day",
         "stg_payments::stg_payments_converts_cents",
+        "stock_daily_flow::stock_daily_flow_merges_restated_days",
     ] {
         assert!(
             out.stdout.contains(&format!("PASS unit_test {unit}")),
@@ -64,12 +65,48 @@ fn example_project_builds_then_runs_incrementally() {
     };
     append("raw_orders.csv", "9001,1,5,1,2031-01-01,completed");
     append("raw_payments.csv", "9001,9001,bank_transfer,899");
-    let again = weir(&["build", "--project-dir", dir], project.path());
+    // The next load of the stock feed arrives too (load_batch 2): every strategy runs on its
+    // existing table (scripts/test.sh compares the rows with dbt-duckdb's).
+    let again = weir(
+        &["build", "--project-dir", dir, "--vars", "{load_batch: 2}"],
+        project.path(),
+    );
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
-    assert!(
-        again.stdout.contains("MERGE"),
-        "the second run takes the incremental path:\n{}",
-        again.stdout
+    for (model, how) in [
+        ("fct_daily_revenue", "MERGE"),
+        ("stock_daily_flow", "MERGE"),
+        ("stock_movement_log", "APPEND"),
+        ("stock_location_daily", "DELETE+INSERT"),
+        ("stock_on_hand", "INSERT_OVERWRITE"),
+        ("fct_stock_sales", "MICROBATCH"),
+    ] {
+        assert!(
+            again
+                .stdout
+                .lines()
+                .any(|l| l.contains(&format!("main.{model} ")) && l.contains(how)),
+            "the second run of {model} is {how}:\n{}",
+            again.stdout
+        );
+    }
+    // on_schema_change: ignore drops the new column, append_new_columns adds it, sync_all_columns
+    // also drops the retired one.
+    let columns = |table: &str| {
+        count(
+            &wh,
+            &format!(
+                "select count(*) from information_schema.columns where table_schema = 'main' and table_name = '{table}'"
+            ),
+        )
+    };
+    assert_eq!(columns("stock_movement_log"), 7);
+    assert_eq!(columns("stock_daily_flow"), 9);
+    assert_eq!(
+        count(
+            &wh,
+            "select count(*) from information_schema.columns where table_name = 'stock_location_daily' and column_name in ('units_damaged', 'movement_count')"
+        ),
+        1
     );
     assert_eq!(
         count(&wh, "select count(*) from main.fct_daily_revenue"),
@@ -498,5 +535,153 @@ fn batched_tests_keep_their_own_results() {
         passed - 1,
         "every other test passes as before:\n{}",
         out.stdout
+    );
+}
+
+/// A final-state unit test (`config: {meta: {expect_final_state: true}}`) checks the table after
+/// the model's incremental strategy is applied to the given `this` rows: a wrong expectation
+/// fails with the final state's row diff, and the strategy in the model's config decides it.
+#[test]
+fn a_final_state_unit_test_diffs_the_table_after_the_merge() {
+    let project = copy_project(&repo().join("example_project"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    let yml = dir.join("models/inventory/_inventory.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    let edit = |from: &str, to: &str| {
+        let t = std::fs::read_to_string(&yml).unwrap();
+        assert!(t.contains(from), "{from:?}");
+        std::fs::write(&yml, t.replacen(from, to, 1)).unwrap();
+    };
+    let unit = "stock_daily_flow::stock_daily_flow_merges_restated_days";
+
+    // As committed: it passes. The untouched day (2024-06-01) is only in the final state: the
+    // model's SELECT does not return it.
+    let ok = weir(
+        &["build", "--project-dir", d, "-s", "+stock_daily_flow"],
+        dir,
+    );
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert!(
+        ok.stdout.contains(&format!("PASS unit_test {unit}")),
+        "{}",
+        ok.stdout
+    );
+
+    // Expect the restated day to take the new first_loaded_batch: merge_exclude_columns keeps
+    // the old one, so the final state differs.
+    edit(
+        "units_sold: 6, units_net: -6, last_load_batch: 2, first_loaded_batch: 1}",
+        "units_sold: 6, units_net: -6, last_load_batch: 2, first_loaded_batch: 2}",
+    );
+    std::fs::remove_dir_all(dir.join("warehouse")).unwrap();
+    let out = weir(
+        &["build", "--project-dir", d, "-s", "+stock_daily_flow"],
+        dir,
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("FAIL unit_test {unit}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(
+            "final state (merge on product_id, location, movement_date into `this`) differs"
+        ),
+        "{}",
+        out.stderr
+    );
+    // The diff: the expected row is missing, the merged row (first_loaded_batch kept) is not
+    // expected.
+    let diff = |stderr: &str, missing: &str, unexpected: &str| {
+        let m = stderr.find("missing (expected, not returned):");
+        let u = stderr.find("unexpected (returned, not expected):");
+        match (m, u) {
+            (Some(m), Some(u)) => {
+                assert!(stderr[m..u].contains(missing), "{stderr}");
+                assert!(stderr[u..].contains(unexpected), "{stderr}");
+            }
+            _ => panic!("no row diff:\n{stderr}"),
+        }
+    };
+    diff(
+        &out.stderr,
+        r#"(5, "south_house", "2024-06-02", 6, -6, 2, 2)"#,
+        r#"(5, "south_house", "2024-06-02", 6, -6, 2, 1)"#,
+    );
+    assert!(
+        !dir.join("warehouse/main/stock_daily_flow").exists(),
+        "the model under a failing unit test is not built"
+    );
+
+    // The same expectation, restored, under `append`: the old version of the restated day stays
+    // in the table next to the new one.
+    std::fs::write(&yml, &text).unwrap();
+    let model = dir.join("models/inventory/stock_daily_flow.sql");
+    let sql = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(
+        &model,
+        sql.replacen(
+            "incremental_strategy='merge'",
+            "incremental_strategy='append'",
+            1,
+        ),
+    )
+    .unwrap();
+    let appended = weir(
+        &["build", "--project-dir", d, "-s", "+stock_daily_flow"],
+        dir,
+    );
+    assert_eq!(appended.code, 1, "{}", appended.stdout);
+    assert!(
+        appended.stderr.contains("final state (append into `this`)"),
+        "{}",
+        appended.stderr
+    );
+    // Append keeps the old version of the restated day and adds the new one as it is (no
+    // merge_exclude_columns): both are unexpected, the merged row is missing.
+    diff(
+        &appended.stderr,
+        r#"(5, "south_house", "2024-06-02", 6, -6, 2, 1)"#,
+        r#"(5, "south_house", "2024-06-02", 5, NULL, 1, 1)"#,
+    );
+    diff(
+        &appended.stderr,
+        r#"(5, "south_house", "2024-06-02", 6, -6, 2, 1)"#,
+        r#"(5, "south_house", "2024-06-02", 6, -6, 2, 2)"#,
+    );
+
+    // delete+insert replaces the restated day whole: first_loaded_batch is not kept.
+    std::fs::write(
+        &model,
+        sql.replacen(
+            "incremental_strategy='merge'",
+            "incremental_strategy='delete+insert'",
+            1,
+        ),
+    )
+    .unwrap();
+    let replaced = weir(
+        &["build", "--project-dir", d, "-s", "+stock_daily_flow"],
+        dir,
+    );
+    assert_eq!(replaced.code, 1, "{}", replaced.stdout);
+    assert!(
+        replaced.stderr.contains(
+            "final state (delete+insert on product_id, location, movement_date into `this`)"
+        ),
+        "{}",
+        replaced.stderr
+    );
+    diff(
+        &replaced.stderr,
+        r#"(5, "south_house", "2024-06-02", 6, -6, 2, 1)"#,
+        r#"(5, "south_house", "2024-06-02", 6, -6, 2, 2)"#,
+    );
+    assert!(
+        !replaced.stderr.contains("NULL, 1, 1)"),
+        "the old version is deleted:\n{}",
+        replaced.stderr
     );
 }

@@ -41,7 +41,7 @@ fn example_project_compiles_to_golden_sql() {
         project.path(),
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("Found 13 models"), "{}", out.stdout);
+    assert!(out.stdout.contains("Found 19 models"), "{}", out.stdout);
     let root = project.path().join("target/compiled/greenhouse");
     let mut all = String::new();
     for f in files_under(&root.join("models"), "sql")
