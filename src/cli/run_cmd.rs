@@ -132,6 +132,7 @@ impl Reporter for Printer {
             (Status::Success, ResourceType::Seed) => format!("OK loaded {what}"),
             (Status::Success, _) => format!("OK created {what}"),
             (Status::Skipped, _) => format!("SKIP {what}"),
+            (Status::Error, ResourceType::Test) => format!("ERROR {what}"),
             (Status::Error, _) => format!("ERROR creating {what}"),
             (s, _) => format!("{} {what}", s.label()),
         };

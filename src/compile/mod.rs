@@ -188,7 +188,13 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 .join(&n.alias)
                 .join("_delta_log")
                 .is_dir();
-            let incremental = n.materialized() == "incremental" && exists && !opts.full_refresh;
+            // A model's own `full_refresh` config wins over the flag, as dbt's should_full_refresh().
+            let full_refresh = n
+                .config
+                .get("full_refresh")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(opts.full_refresh);
+            let incremental = n.materialized() == "incremental" && exists && !full_refresh;
             let scope = compile_scope(&jinja, n, &resolver, &graph, incremental);
             let pre = render_hooks(&jinja, n, "pre-hook", &scope)?;
             let post = render_hooks(&jinja, n, "post-hook", &scope)?;

@@ -471,6 +471,13 @@ async fn run_node(
     n: &Node,
     full_refresh: bool,
 ) -> Result<Outcome> {
+    // A node's own `full_refresh` config wins over `--full-refresh` (dbt's should_full_refresh):
+    // `full_refresh: false` keeps a large incremental table through a full-refresh run.
+    let full_refresh = n
+        .config
+        .get("full_refresh")
+        .and_then(Json::as_bool)
+        .unwrap_or(full_refresh);
     let sql = n.compiled_code.clone().unwrap_or_default();
     record_statement(project, n, &sql, full_refresh);
     let schema = n.schema.as_str();

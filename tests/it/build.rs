@@ -489,6 +489,50 @@ fn incremental_strategies_apply_new_data() {
     );
 }
 
+/// `full_refresh: false` on a model keeps its table through `--full-refresh`, as in dbt; the
+/// other models are rebuilt.
+#[test]
+fn full_refresh_false_keeps_the_table() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    std::fs::write(
+        dir.join("models/loans_kept.sql"),
+        "{{ config(materialized='incremental', full_refresh=false) }}\n\
+         select loan_id, {{ 'true' if is_incremental() else 'false' }} as incremental_run \
+         from {{ ref('stg_loans') }}\n",
+    )
+    .unwrap();
+    let first = weir(&["build", "--project-dir", d, "-s", "+loans_kept"], dir);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let wh = dir.join("warehouse");
+    let loans = count(&wh, "select count(*) from main.stg_loans");
+    let again = weir(
+        &[
+            "run",
+            "--project-dir",
+            d,
+            "-s",
+            "loans_kept",
+            "--full-refresh",
+        ],
+        dir,
+    );
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_eq!(
+        count(
+            &wh,
+            "select count(*) from main.loans_kept where incremental_run"
+        ),
+        loans,
+        "the run was incremental and appended to the kept table"
+    );
+    assert_eq!(
+        count(&wh, "select count(*) from main.loans_kept"),
+        2 * loans
+    );
+}
+
 /// `weir test` judges the tests of a model together in one query; a broken test among them
 /// still gets its own error, and the others their own results, as when run one by one.
 #[test]
@@ -514,7 +558,7 @@ fn batched_tests_keep_their_own_results() {
     let out = weir(&["test", "--project-dir", d], dir);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("ERROR creating test broken_on_purpose"),
+        out.stdout.contains("ERROR test broken_on_purpose"),
         "{}",
         out.stdout
     );
