@@ -170,7 +170,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
     selected.retain(|id| {
         compiled.manifest.nodes.contains_key(id) || compiled.manifest.unit_tests.contains_key(id)
     });
-    if !args.project.quiet {
+    if !args.project.quiet && args.log_format == LogFormat::Text {
         println!("{}", super::found_line(&compiled.manifest));
     }
     let threads = args.project.threads.unwrap_or(project.target.threads);
@@ -253,17 +253,34 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         &project.target_dir().join("run_results.json"),
         &rr.to_string(),
     )?;
-    Ok(summarize(&results, &compiled, elapsed))
+    Ok(summarize(
+        &results,
+        &compiled,
+        elapsed,
+        args.log_format,
+        args.project.quiet,
+    ))
 }
 
-fn summarize(results: &[NodeResult], compiled: &compile::Compiled, elapsed: f64) -> ExitCode {
+/// The closing lines: what failed or warned (on stderr, always), then the counts — dbt-style
+/// text lines, one `run_finished` JSON event with `--log-format json`, nothing with `-q`.
+fn summarize(
+    results: &[NodeResult],
+    compiled: &compile::Compiled,
+    elapsed: f64,
+    format: LogFormat,
+    quiet: bool,
+) -> ExitCode {
     let count = |f: &dyn Fn(Status) -> bool| results.iter().filter(|r| f(r.status)).count();
     let pass = count(&|s| matches!(s, Status::Success | Status::Pass));
     let warn = count(&|s| s == Status::Warn);
     let error = count(&|s| s.is_failure());
     let skip = count(&|s| s == Status::Skipped);
-    println!();
-    println!("Finished running {} nodes in {elapsed:.2}s.", results.len());
+    let text = format == LogFormat::Text && !quiet;
+    if text {
+        println!();
+        println!("Finished running {} nodes in {elapsed:.2}s.", results.len());
+    }
     for r in results
         .iter()
         .filter(|r| r.status.is_failure() || r.status == Status::Warn)
@@ -312,11 +329,19 @@ fn summarize(results: &[NodeResult], compiled: &compile::Compiled, elapsed: f64)
             eprintln!("  compiled code at target/compiled/{}", n.compiled_path());
         }
     }
-    println!();
-    println!(
-        "Done. PASS={pass} WARN={warn} ERROR={error} SKIP={skip} TOTAL={}",
-        results.len()
-    );
+    if text {
+        println!();
+        println!(
+            "Done. PASS={pass} WARN={warn} ERROR={error} SKIP={skip} TOTAL={}",
+            results.len()
+        );
+    } else if format == LogFormat::Json {
+        let event = serde_json::json!({
+            "event": "run_finished", "elapsed": elapsed, "pass": pass, "warn": warn,
+            "error": error, "skip": skip, "total": results.len(),
+        });
+        println!("{event}");
+    }
     if error > 0 {
         ExitCode::from(1)
     } else {

@@ -489,6 +489,33 @@ fn incremental_strategies_apply_new_data() {
     );
 }
 
+/// `--log-format json` prints only JSON events on stdout, closing with `run_finished`; `-q`
+/// prints nothing on stdout when everything passes.
+#[test]
+fn json_log_format_and_quiet_print_only_what_they_promise() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    let out = weir(&["seed", "--project-dir", d, "--log-format", "json"], dir);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "run_finished", "{}", out.stdout);
+    assert_eq!(last["pass"], 3, "{}", out.stdout);
+    let quiet = weir(&["seed", "--project-dir", d, "-q"], dir);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert_eq!(
+        quiet.stdout.trim(),
+        "",
+        "-q prints nothing when all is well"
+    );
+}
+
 /// `full_refresh: false` on a model keeps its table through `--full-refresh`, as in dbt; the
 /// other models are rebuilt.
 #[test]
