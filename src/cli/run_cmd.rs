@@ -106,6 +106,15 @@ impl Printer {
 }
 
 impl Reporter for Printer {
+    fn unit_test_finished(&self, index: usize, total: usize, r: &NodeResult) {
+        let _g = self.lock.lock().unwrap();
+        if let Some(bar) = &self.bar {
+            bar.set_position(index as u64);
+            bar.set_message(format!("{} {}", r.status.label(), r.unique_id));
+        }
+        self.unit_line(index, total, r);
+    }
+
     fn finished(&self, index: usize, total: usize, node: &Node, r: &NodeResult) {
         let _g = self.lock.lock().unwrap();
         if let Some(bar) = &self.bar {
@@ -201,30 +210,8 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         if mode != Mode::Test {
             run::run_project_hooks(&engine, "on-run-start", &compiled.on_run_start).await?;
         }
-        // Unit tests first: in `build`, a model whose unit test fails is not built, and what
-        // depends on it is skipped.
-        let unit = crate::testing::run_unit_tests(&engine, &compiled, &selected).await;
-        let mut selected = selected.clone();
-        for (i, r) in unit.iter().enumerate() {
-            printer.unit_line(i + 1, unit.len(), r);
-            if mode == Mode::Build && r.status.is_failure() {
-                let model = compiled
-                    .manifest
-                    .unit_tests
-                    .get(&r.unique_id)
-                    .and_then(|u| u.depends_on_nodes.first().cloned());
-                if let Some(model) = model {
-                    let children = compiled.manifest.child_map();
-                    let mut stack = vec![model];
-                    while let Some(id) = stack.pop() {
-                        if selected.remove(&id) {
-                            stack.extend(children.get(&id).cloned().unwrap_or_default());
-                        }
-                    }
-                }
-            }
-        }
-        let mut results = run::execute(
+        // Unit tests are nodes of the DAG (see `run::execute`).
+        let results = run::execute(
             &project,
             &compiled,
             engine.clone(),
@@ -233,7 +220,6 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
             reporter,
         )
         .await;
-        results.extend(unit);
         if mode != Mode::Test {
             run::run_project_hooks(&engine, "on-run-end", &compiled.on_run_end).await?;
         }

@@ -16,6 +16,7 @@ use crate::engine::Engine;
 use crate::parse::{Node, ResourceType};
 use crate::project::config::{as_string_list, get_str};
 use crate::project::Project;
+use crate::testing::UnitTest;
 
 mod constraints;
 
@@ -121,6 +122,7 @@ pub fn event_time_range(start: Option<&str>, end: Option<&str>) -> Result<EventT
 /// Events for the printer, in completion order.
 pub trait Reporter: Send + Sync {
     fn finished(&self, index: usize, total: usize, node: &Node, result: &NodeResult);
+    fn unit_test_finished(&self, index: usize, total: usize, result: &NodeResult);
 }
 
 fn describe(n: &Node) -> String {
@@ -153,10 +155,9 @@ pub async fn execute(
         .cloned()
         .collect();
     // Dependencies among runnable nodes, looking through ephemeral models.
-    let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for id in &runnable {
+    let runnable_parents = |deps: &[String]| {
         let mut ps = BTreeSet::new();
-        let mut stack: Vec<String> = m.nodes[id].depends_on_nodes.clone();
+        let mut stack: Vec<String> = deps.to_vec();
         while let Some(p) = stack.pop() {
             if runnable.contains(&p) {
                 ps.insert(p);
@@ -166,8 +167,12 @@ pub async fn execute(
                 }
             }
         }
-        parents.insert(id.clone(), ps);
-    }
+        ps
+    };
+    let mut parents: HashMap<String, BTreeSet<String>> = runnable
+        .iter()
+        .map(|id| (id.clone(), runnable_parents(&m.nodes[id].depends_on_nodes)))
+        .collect();
     if opts.tests_gate_children {
         // In `build`, what depends on a model waits for the model's tests, as in dbt.
         let tests_of: Vec<(String, String)> = runnable
@@ -190,6 +195,42 @@ pub async fn execute(
             }
         }
     }
+    // Unit tests, as dbt's `build` runs them: once everything their model waits for is done,
+    // so inputs are typed from the real relations; in `build` the model waits for its unit
+    // tests (a failing one skips it and what depends on it). Without the model in the run
+    // (`test`), they run against whatever exists.
+    let units: Arc<BTreeMap<String, UnitTest>> = Arc::new(
+        compiled
+            .unit_tests
+            .iter()
+            .filter(|p| selected.contains(&p.unique_id))
+            .map(|p| (p.unique_id.clone(), UnitTest::new(compiled, p)))
+            .collect(),
+    );
+    for id in units.keys() {
+        let model = m
+            .unit_tests
+            .get(id)
+            .and_then(|u| u.depends_on_nodes.first());
+        let ps = match model.and_then(|model| parents.get(model)) {
+            // What the model waits for (its parents, and their tests in `build`).
+            Some(ps) => ps
+                .iter()
+                .filter(|p| !units.contains_key(*p))
+                .cloned()
+                .collect(),
+            None => model
+                .and_then(|model| m.nodes.get(model))
+                .map(|n| runnable_parents(&n.depends_on_nodes))
+                .unwrap_or_default(),
+        };
+        if opts.tests_gate_children {
+            if let Some(ps) = model.and_then(|model| parents.get_mut(model)) {
+                ps.insert(id.clone());
+            }
+        }
+        parents.insert(id.clone(), ps);
+    }
     let mut children: HashMap<String, Vec<String>> = HashMap::new();
     for (id, ps) in &parents {
         for p in ps {
@@ -198,12 +239,13 @@ pub async fn execute(
     }
     let mut waiting: HashMap<String, usize> =
         parents.iter().map(|(k, v)| (k.clone(), v.len())).collect();
-    let mut ready: BTreeSet<String> = waiting
+    // Unit tests wait in their own queue (they are not `Node`s), and go first.
+    let (mut ready_units, mut ready): (BTreeSet<String>, BTreeSet<String>) = waiting
         .iter()
         .filter(|(_, n)| **n == 0)
         .map(|(k, _)| k.clone())
-        .collect();
-    let total = runnable.len();
+        .partition(|id| units.contains_key(id));
+    let total = runnable.len() + units.len();
     let mut results: BTreeMap<String, NodeResult> = BTreeMap::new();
     let mut running: JoinSet<Vec<NodeResult>> = JoinSet::new();
     let mut done = 0usize;
@@ -240,8 +282,28 @@ pub async fn execute(
             .collect(),
     );
 
+    let report = |index: usize, result: &NodeResult| match nodes.get(&result.unique_id) {
+        Some(n) => reporter.finished(index, total, n, result),
+        None if units.contains_key(&result.unique_id) => {
+            reporter.unit_test_finished(index, total, result)
+        }
+        None => {}
+    };
+    let name_of = |id: &str| -> String {
+        match (nodes.get(id), units.get(id)) {
+            (Some(n), _) => n.name.clone(),
+            (None, Some(u)) => u.plan.name.clone(),
+            _ => id.to_string(),
+        }
+    };
+
     while done < total {
         while !stop && running.len() < threads {
+            if let Some(id) = ready_units.pop_first() {
+                let (engine, units) = (engine.clone(), units.clone());
+                running.spawn(async move { vec![units[&id].run(&engine).await] });
+                continue;
+            }
             let Some(id) = ready.pop_first() else { break };
             let batch = take_test_batch(&id, &nodes, &mut ready);
             let engine = engine.clone();
@@ -288,9 +350,7 @@ pub async fn execute(
         for result in batch {
             done += 1;
             let id = result.unique_id.clone();
-            if let Some(n) = nodes.get(&id) {
-                reporter.finished(done, total, n, &result);
-            }
+            report(done, &result);
             let failed = result.status.is_failure();
             if failed && opts.fail_fast {
                 stop = true;
@@ -305,20 +365,18 @@ pub async fn execute(
                     }
                     waiting.remove(&c);
                     ready.remove(&c);
+                    ready_units.remove(&c);
                     let skipped = NodeResult {
                         unique_id: c.clone(),
                         status: Status::Skipped,
-                        message: format!(
-                            "skipped because '{}' failed",
-                            nodes.get(&id).map_or(id.as_str(), |n| n.name.as_str())
-                        ),
+                        message: format!("skipped because '{}' failed", name_of(&id)),
                         seconds: 0.0,
                         rows: None,
                         failures: None,
                         error: None,
                     };
                     done += 1;
-                    reporter.finished(done, total, &nodes[&c], &skipped);
+                    report(done, &skipped);
                     results.insert(c.clone(), skipped);
                     stack.extend(children.get(&c).cloned().unwrap_or_default());
                 }
@@ -327,7 +385,11 @@ pub async fn execute(
                     if let Some(w) = waiting.get_mut(&c) {
                         *w -= 1;
                         if *w == 0 && !results.contains_key(&c) {
-                            ready.insert(c);
+                            if units.contains_key(&c) {
+                                ready_units.insert(c);
+                            } else {
+                                ready.insert(c);
+                            }
                         }
                     }
                 }
@@ -338,7 +400,7 @@ pub async fn execute(
         }
     }
     // With --fail-fast, what never started is reported as skipped.
-    for id in nodes.keys() {
+    for id in nodes.keys().chain(units.keys()) {
         if !results.contains_key(id) {
             results.insert(
                 id.clone(),

@@ -163,26 +163,30 @@ async fn input_sql(
     Ok(rows_sql(&rows, &columns))
 }
 
-async fn run_one(
-    engine: &Engine,
-    compiled: &Compiled,
-    plan: &UnitTestPlan,
-) -> Result<(Status, String)> {
-    let mut ctes = Vec::new();
-    for input in &plan.inputs {
-        ctes.push((
-            input.cte.clone(),
-            input_sql(engine, input, &plan.name, None).await?,
-        ));
-    }
-    let model_node = compiled
-        .manifest
-        .nodes
-        .values()
-        .find(|n| n.name == plan.model && n.resource_type == crate::parse::ResourceType::Model);
-    // Ephemeral parents that were not given still come in as CTEs.
-    if let Some(model) = model_node {
-        for dep in &model.depends_on_nodes {
+/// A unit test ready to run on its own (in a worker of the DAG scheduler): its plan and what it
+/// needs from the manifest.
+#[derive(Debug, Clone)]
+pub struct UnitTest {
+    pub plan: UnitTestPlan,
+    /// The model under test.
+    model: Option<Node>,
+    /// Ephemeral parents of the model the test does not give, as CTEs (name, SQL).
+    ephemerals: Vec<(String, String)>,
+    /// `Some(is_incremental)` for a final-state test.
+    final_state: Option<bool>,
+}
+
+impl UnitTest {
+    pub fn new(compiled: &Compiled, plan: &UnitTestPlan) -> UnitTest {
+        let model = compiled
+            .manifest
+            .nodes
+            .values()
+            .find(|n| n.name == plan.model && n.resource_type == crate::parse::ResourceType::Model)
+            .cloned();
+        // Ephemeral parents that were not given still come in as CTEs.
+        let mut ephemerals = Vec::new();
+        for dep in model.iter().flat_map(|m| &m.depends_on_nodes) {
             if let Some(d) = compiled
                 .manifest
                 .nodes
@@ -191,28 +195,68 @@ async fn run_one(
             {
                 let name = format!("__dbt__cte__{}", d.name);
                 if plan.model_sql.contains(&name) {
-                    ctes.push((name, d.compiled_code.clone().unwrap_or_default()));
+                    ephemerals.push((name, d.compiled_code.clone().unwrap_or_default()));
                 }
             }
         }
+        let final_state = compiled
+            .manifest
+            .unit_tests
+            .get(&plan.unique_id)
+            .filter(|u| wants_final_state(&u.config))
+            .map(|u| {
+                u.overrides
+                    .as_ref()
+                    .and_then(|o| o.get("macros"))
+                    .and_then(|m| m.get("is_incremental"))
+                    .and_then(Json::as_bool)
+                    .unwrap_or(false)
+            });
+        UnitTest {
+            plan: plan.clone(),
+            model,
+            ephemerals,
+            final_state,
+        }
     }
+
+    /// Run it against what the warehouse holds now; the result in the executor's shape.
+    pub async fn run(&self, engine: &Engine) -> NodeResult {
+        let start = Instant::now();
+        let (status, message, error) = match run_one(engine, self).await {
+            Ok((s, m)) => (s, m, None),
+            Err(e) => (
+                Status::Error,
+                e.diagnostic().message.clone(),
+                Some(e.diagnostic().clone()),
+            ),
+        };
+        NodeResult {
+            unique_id: self.plan.unique_id.clone(),
+            status,
+            message,
+            seconds: start.elapsed().as_secs_f64(),
+            rows: None,
+            failures: None,
+            error,
+        }
+    }
+}
+
+async fn run_one(engine: &Engine, unit: &UnitTest) -> Result<(Status, String)> {
+    let plan = &unit.plan;
+    let mut ctes = Vec::new();
+    for input in &plan.inputs {
+        ctes.push((
+            input.cte.clone(),
+            input_sql(engine, input, &plan.name, None).await?,
+        ));
+    }
+    ctes.extend(unit.ephemerals.iter().cloned());
     let mut actual_model = crate::sql::inject_ctes(&plan.model_sql, &ctes);
-    let final_state = compiled
-        .manifest
-        .unit_tests
-        .get(&plan.unique_id)
-        .filter(|u| wants_final_state(&u.config))
-        .map(|u| {
-            u.overrides
-                .as_ref()
-                .and_then(|o| o.get("macros"))
-                .and_then(|m| m.get("is_incremental"))
-                .and_then(Json::as_bool)
-                .unwrap_or(false)
-        });
     let mut strategy_label = None;
-    if let Some(incremental) = final_state {
-        let model = model_node.ok_or_else(|| {
+    if let Some(incremental) = unit.final_state {
+        let model = unit.model.as_ref().ok_or_else(|| {
             Diagnostic::error(
                 "E604",
                 format!(
@@ -621,38 +665,4 @@ async fn final_state_sql(
         other => format!("{other} into `this`"),
     };
     Ok((sql, label))
-}
-
-/// Run the selected unit tests; results in the executor's shape.
-pub async fn run_unit_tests(
-    engine: &Engine,
-    compiled: &Compiled,
-    selected: &std::collections::BTreeSet<String>,
-) -> Vec<NodeResult> {
-    let mut out = Vec::new();
-    for plan in compiled
-        .unit_tests
-        .iter()
-        .filter(|p| selected.contains(&p.unique_id))
-    {
-        let start = Instant::now();
-        let (status, message, error) = match run_one(engine, compiled, plan).await {
-            Ok((s, m)) => (s, m, None),
-            Err(e) => (
-                Status::Error,
-                e.diagnostic().message.clone(),
-                Some(e.diagnostic().clone()),
-            ),
-        };
-        out.push(NodeResult {
-            unique_id: plan.unique_id.clone(),
-            status,
-            message,
-            seconds: start.elapsed().as_secs_f64(),
-            rows: None,
-            failures: None,
-            error,
-        });
-    }
-    out
 }

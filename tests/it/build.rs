@@ -756,3 +756,108 @@ fn a_final_state_unit_test_diffs_the_table_after_the_merge() {
         replaced.stderr
     );
 }
+
+/// `build` on a fresh warehouse runs each unit test after the parents of its model and before
+/// the model, as dbt does: a csv input of a model not built yet (`orders`) is typed from the
+/// real relation, so the test passes straight away. A failing unit test skips its model and
+/// everything downstream (reported as SKIP); what does not depend on it is built.
+#[test]
+fn unit_tests_run_after_the_parents_of_their_model() {
+    let project = copy_project(&repo().join("example_project"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    let yml = dir.join("models/marts/_unit_tests.yml");
+    let edit = |from: &str, to: &str| {
+        let t = std::fs::read_to_string(&yml).unwrap();
+        assert!(t.contains(from), "{from:?}");
+        std::fs::write(&yml, t.replacen(from, to, 1)).unwrap();
+    };
+    // The daily revenue test's input as csv: values are text until typed by `orders`.
+    edit(
+        "      - input: ref('orders')
+        rows:
+          - {order_id: 1, order_date: 2024-03-01, quantity: 2, amount: 20.0, status: completed}
+          - {order_id: 2, order_date: 2024-03-01, quantity: 1, amount: 5.5, status: returned}
+          - {order_id: 3, order_date: 2024-03-02, quantity: 3, amount: 30.0, status: shipped}",
+        "      - input: ref('orders')
+        format: csv
+        rows: |
+          order_id,order_date,quantity,amount,status
+          1,2024-03-01,2,20.0,completed
+          2,2024-03-01,1,5.5,returned
+          3,2024-03-02,3,30.0,shipped",
+    );
+    let out = weir(&["build", "--project-dir", d, "--no-progress"], dir);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let so = &out.stdout;
+    let at = |line: &str| {
+        so.lines()
+            .position(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no line {line:?} in:\n{so}"))
+    };
+    let unit = at("PASS unit_test fct_daily_revenue::daily_revenue_sums_orders_per_day ");
+    assert!(at("OK created table model main.orders ") < unit, "{so}");
+    assert!(
+        unit < at("OK created incremental model main.fct_daily_revenue "),
+        "{so}"
+    );
+    let unit = at("PASS unit_test stg_payments::stg_payments_converts_cents ");
+    assert!(at("OK loaded seed file main.raw_payments ") < unit, "{so}");
+    assert!(
+        unit < at("OK created view model main.stg_payments "),
+        "{so}"
+    );
+    // Unit tests are counted with the other nodes.
+    let total = so.lines().filter(|l| l.contains(" of ")).count();
+    assert!(
+        so.contains(&format!("Done. PASS={total} WARN=0 ERROR=0 SKIP=0")),
+        "{so}"
+    );
+
+    // A wrong expectation on stg_payments, on a fresh warehouse: the unit test fails, the model
+    // and what depends on it (through the ephemeral int_order_payments) are skipped, the unit
+    // test of a model downstream too; the rest is built.
+    edit("2,10,coupon,500,5.0", "2,10,coupon,500,6.0");
+    std::fs::remove_dir_all(dir.join("warehouse")).unwrap();
+    let out = weir(&["build", "--project-dir", d, "--no-progress"], dir);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let so = &out.stdout;
+    for line in [
+        "FAIL unit_test stg_payments::stg_payments_converts_cents ",
+        "SKIP view model main.stg_payments ",
+        "SKIP table model main.orders ",
+        "SKIP unit_test fct_daily_revenue::daily_revenue_sums_orders_per_day ",
+        "SKIP incremental model main.fct_daily_revenue ",
+        "SKIP test unique_fct_daily_revenue_order_date ",
+        "OK created view model main.stg_customers ",
+        "PASS unit_test stock_daily_flow::stock_daily_flow_merges_restated_days ",
+    ] {
+        assert!(
+            so.lines().any(|l| l.contains(line)),
+            "no {line:?} in:\n{so}"
+        );
+    }
+    let wh = dir.join("warehouse/main");
+    assert!(!wh.join("stg_payments").exists() && !wh.join("fct_daily_revenue").exists());
+    assert!(wh.join("stg_customers").exists());
+    let rr: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("target/run_results.json")).unwrap(),
+    )
+    .unwrap();
+    let status = |id: &str| {
+        rr["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        status("unit_test.greenhouse.stg_payments.stg_payments_converts_cents").as_deref(),
+        Some("fail")
+    );
+    assert_eq!(
+        status("model.greenhouse.stg_payments").as_deref(),
+        Some("skipped")
+    );
+}
