@@ -8,9 +8,13 @@
 #   --jaffle DIR       jaffle_shop checkout (default /tmp/jaffle_shop; when it has no
 #                      dbt_project.yml, the repo's tests/fixtures/jaffle_like is used)
 #   --models N         models in the generated project (default 1000); it goes to /tmp/weir-build-bench-N
+#   --test-models M    also time `weir test --threads 2` alone (2 tests per model) on a generated
+#                      M-model project built once beforehand with `weir run` (untimed); with
+#                      --dbt, `dbt test` the same way (default 0: skip)
 #   --runs R           runs per weir measurement, best is reported (default 5)
 #   --dbt-runs R       runs per dbt measurement (default 1; dbt is slow)
 #   --dbt-timeout S    give up on one dbt run after S seconds (default 1800)
+#   --no-build         skip the jaffle_shop and N-model build timings (with --test-models)
 #   --keep DIR         work directory, kept afterwards (default: a temp dir, removed)
 #   -h, --help         this text
 #
@@ -19,15 +23,17 @@
 # (apt-get install -y hyperfine), else a date loop.
 set -euo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
-DBT="" JAFFLE=/tmp/jaffle_shop N=1000 RUNS=5 DBT_RUNS=1 DBT_TIMEOUT=1800 KEEP="" POS=()
+DBT="" JAFFLE=/tmp/jaffle_shop N=1000 TN=0 BUILD=1 RUNS=5 DBT_RUNS=1 DBT_TIMEOUT=1800 KEEP="" POS=()
 while (($#)); do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --dbt) DBT="$2"; shift 2 ;;
     --jaffle) JAFFLE="$2"; shift 2 ;;
     --models) N="$2"; shift 2 ;;
+    --test-models) TN="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
     --runs) RUNS="$2"; shift 2 ;;
     --dbt-runs) DBT_RUNS="$2"; shift 2 ;;
     --dbt-timeout) DBT_TIMEOUT="$2"; shift 2 ;;
@@ -94,6 +100,7 @@ print("%.2f %.2f" % (min(r["times"]), r["user"] + r["system"]))' "$json")
 }
 
 # --- (a) jaffle_shop: a fresh copy for every run --------------------------------------------
+if ((BUILD)); then
 fresh_copy() {  # fresh_copy DEST: the prepare command for a clean copy of $JAFFLE at DEST
   echo "rm -rf $1 && cp -r $JAFFLE $1 && rm -rf $1/warehouse $1/target $1/logs $1/*.duckdb"
 }
@@ -128,6 +135,27 @@ if [[ -n "$DBT" ]]; then
   bench "$GEN: dbt build --threads 2, cold (new .duckdb, no target/)" "$DBT_RUNS" \
     "rm -rf $P/target $P/*.duckdb $P/*.duckdb.wal $P/logs" "$DB"
   bench "$GEN: dbt build --threads 2, second build" "$DBT_RUNS" "" "$DB"
+fi
+fi  # BUILD
+
+# --- (c) tests alone on a generated M-model project --------------------------------------------
+if ((TN > 0)); then
+  T="/tmp/weir-test-bench-$TN"
+  python3 "$HERE/gen_project.py" --models "$TN" --with-duckdb-profile --out "$T" >&2
+  rm -rf "$T/warehouse" "$T/target"
+  echo ">> setting up $T: weir seed + run (untimed)" >&2
+  "$WEIR" seed -q --project-dir "$T" --profiles-dir "$W/noprofile" >"$W/logs/test-setup.log" 2>&1
+  "$WEIR" run -q --threads 2 --project-dir "$T" --profiles-dir "$W/noprofile" >>"$W/logs/test-setup.log" 2>&1
+  bench "generated $TN models: weir test --threads 2 ($((2 * TN)) tests)" "$RUNS" "" \
+    "$WEIR test --threads 2 --project-dir $T --profiles-dir $W/noprofile"
+  if [[ -n "$DBT" ]]; then
+    echo ">> setting up $T for dbt: dbt seed + run (untimed)" >&2
+    rm -rf "$T/target" "$T"/*.duckdb "$T"/*.duckdb.wal
+    timeout "$DBT_TIMEOUT" "$DBT" seed --project-dir "$T" --profiles-dir "$T" >"$W/logs/dbt-test-setup.log" 2>&1
+    timeout "$DBT_TIMEOUT" "$DBT" run --threads 2 --project-dir "$T" --profiles-dir "$T" >>"$W/logs/dbt-test-setup.log" 2>&1
+    bench "generated $TN models: dbt test --threads 2 ($((2 * TN)) tests)" "$DBT_RUNS" "" \
+      "timeout $DBT_TIMEOUT $DBT test --threads 2 --project-dir $T --profiles-dir $T"
+  fi
 fi
 
 echo

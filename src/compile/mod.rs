@@ -308,6 +308,23 @@ impl Resolver for UnitResolver {
     }
 }
 
+/// A name that lives as long as the process (scope variables are keyed by `&'static str`);
+/// each distinct name is leaked once.
+fn interned(name: &str) -> &'static str {
+    static NAMES: OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
 /// `var()` with a unit test's `overrides: vars:` first.
 #[derive(Debug)]
 struct VarOverride {
@@ -429,6 +446,53 @@ fn plan_unit_tests(
             .unwrap_or(false);
         let base = compile_scope(jinja, model, &unit_resolver, graph, incremental);
         let mut vars = base.vars.clone();
+        // `overrides: macros:`: a macro (or built-in) called by that name returns the given value.
+        if let Some(Json::Object(macros)) = overrides.get("macros") {
+            for (name, value) in macros {
+                if name == "is_incremental" || name.contains('.') {
+                    continue;
+                }
+                let value = Value::from_serialize(value);
+                vars.insert(
+                    interned(name),
+                    Value::from_function(
+                        move |_args: &[Value]| -> std::result::Result<Value, minijinja::Error> {
+                            Ok(value.clone())
+                        },
+                    ),
+                );
+            }
+        }
+        // `overrides: env_vars:`: env_var() sees these first.
+        if let Some(Json::Object(env)) = overrides.get("env_vars") {
+            let env: HashMap<String, String> = env
+                .iter()
+                .map(|(k, v)| {
+                    let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                    (k.clone(), v)
+                })
+                .collect();
+            vars.insert(
+                "env_var",
+                Value::from_function(
+                    move |name: String,
+                          default: Option<String>|
+                          -> std::result::Result<Value, minijinja::Error> {
+                        if let Some(v) = env.get(&name) {
+                            return Ok(Value::from(v.clone()));
+                        }
+                        crate::project::env_var(&name, default.as_deref())
+                            .map(Value::from)
+                            .map_err(|e| {
+                                minijinja::Error::new(
+                                    minijinja::ErrorKind::InvalidOperation,
+                                    e.diagnostic().message.clone(),
+                                )
+                            })
+                    },
+                ),
+            );
+        }
         if let Some(Json::Object(v)) = overrides.get("vars") {
             let inner = vars.get("var").cloned().unwrap_or_default();
             vars.insert(

@@ -861,3 +861,66 @@ fn unit_tests_run_after_the_parents_of_their_model() {
         Some("skipped")
     );
 }
+
+/// Unit-test `overrides` of any macro and of `env_vars`, as dbt has them: the model renders
+/// with the given values instead of the real macro and environment.
+#[test]
+fn unit_test_overrides_macros_and_env_vars() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    std::fs::create_dir_all(dir.join("macros")).unwrap();
+    std::fs::write(
+        dir.join("macros/batch_label.sql"),
+        "{% macro batch_label() %}'live'{% endmacro %}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("models/labelled_members.sql"),
+        "select member_id, {{ batch_label() }} as label, \
+         '{{ env_var(\"WEIR_TEST_REGION\", \"eu\") }}' as region \
+         from {{ ref('stg_members') }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("models/labelled_members.yml"),
+        "unit_tests:\n\
+         \x20 - name: labels_come_from_overrides\n\
+         \x20   model: labelled_members\n\
+         \x20   overrides:\n\
+         \x20     macros:\n\
+         \x20       batch_label: \"'frozen'\"\n\
+         \x20     env_vars:\n\
+         \x20       WEIR_TEST_REGION: us\n\
+         \x20   given:\n\
+         \x20     - input: ref('stg_members')\n\
+         \x20       rows:\n\
+         \x20         - {member_id: 7}\n\
+         \x20   expect:\n\
+         \x20     rows:\n\
+         \x20       - {member_id: 7, label: frozen, region: us}\n",
+    )
+    .unwrap();
+    let out = weir(
+        &["build", "--project-dir", d, "-s", "+labelled_members"],
+        dir,
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("PASS unit_test labelled_members::labels_come_from_overrides"),
+        "{}",
+        out.stdout
+    );
+    // The model itself is built with the real macro and environment.
+    assert_eq!(
+        count(
+            &dir.join("warehouse"),
+            "select count(*) from main.labelled_members where label = 'live' and region = 'eu'"
+        ),
+        count(
+            &dir.join("warehouse"),
+            "select count(*) from main.stg_members"
+        )
+    );
+}
