@@ -342,6 +342,13 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
     let sql = match &args.inline {
         Some(sql) => sql.clone(),
         None => {
+            if args.selection.select.is_empty() && args.selection.selector.is_none() {
+                return Err(Diagnostic::error(
+                    "E403",
+                    "weir show needs a model: --select <model> or --inline \"select ...\"",
+                )
+                .into());
+            }
             let parsed = parse::parse(
                 &project,
                 &ParseOptions {
@@ -362,6 +369,22 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
                 ],
             )?;
             let ids: BTreeSet<String> = ids;
+            if ids.len() > 1 {
+                let names: Vec<&str> = ids
+                    .iter()
+                    .filter_map(|id| parsed.manifest.nodes.get(id).map(|n| n.name.as_str()))
+                    .collect();
+                return Err(Diagnostic::error(
+                    "E403",
+                    format!(
+                        "weir show shows one node, and the selection matches {}: {}",
+                        ids.len(),
+                        names.join(", ")
+                    ),
+                )
+                .help("select a single model, e.g. --select orders")
+                .into());
+            }
             let Some(id) = ids.iter().next().cloned() else {
                 return Err(Diagnostic::error(
                     "E403",

@@ -924,3 +924,50 @@ fn unit_test_overrides_macros_and_env_vars() {
         )
     );
 }
+
+/// `weir show`: one model's rows (or an inline query), and a clear error for no or several
+/// models.
+#[test]
+fn show_prints_rows_of_one_model() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    let seeded = weir(&["seed", "--project-dir", d], dir);
+    assert_eq!(seeded.code, 0, "{}", seeded.stderr);
+    let out = weir(
+        &[
+            "show",
+            "--project-dir",
+            d,
+            "-s",
+            "stg_members",
+            "--limit",
+            "2",
+        ],
+        dir,
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("member_id"), "{}", out.stdout);
+    let rows = out.stdout.lines().filter(|l| l.starts_with("| ")).count();
+    assert_eq!(rows, 3, "a header and two rows:\n{}", out.stdout);
+    let inline = weir(
+        &[
+            "show",
+            "--project-dir",
+            d,
+            "--inline",
+            "select 41 + 1 as answer",
+        ],
+        dir,
+    );
+    assert!(inline.stdout.contains("42"), "{}", inline.stdout);
+    let none = weir(&["show", "--project-dir", d], dir);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("E403"), "{}", none.stderr);
+    let many = weir(
+        &["show", "--project-dir", d, "-s", "stg_members", "stg_loans"],
+        dir,
+    );
+    assert_eq!(many.code, 2);
+    assert!(many.stderr.contains("matches 2"), "{}", many.stderr);
+}
