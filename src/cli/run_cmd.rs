@@ -161,6 +161,11 @@ impl Reporter for Printer {
 }
 
 pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
+    // Flags are checked before any work.
+    let event_time = run::event_time_range(
+        args.event_time_start.as_deref(),
+        args.event_time_end.as_deref(),
+    )?;
     let start = Instant::now();
     let (project, parsed, invocation) =
         super::load_and_parse(&args.project, args.full_refresh, true)?;
@@ -202,10 +207,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
             full_refresh: args.full_refresh,
             fail_fast: args.fail_fast,
             tests_gate_children: mode == Mode::Build,
-            event_time: run::event_time_range(
-                args.event_time_start.as_deref(),
-                args.event_time_end.as_deref(),
-            )?,
+            event_time,
         };
         if mode != Mode::Test {
             run::run_project_hooks(&engine, "on-run-start", &compiled.on_run_start).await?;

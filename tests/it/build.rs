@@ -404,6 +404,43 @@ fn microbatch_builds_by_batches() {
         count(&wh, "select count(*) from main.loans_by_month"),
         loans
     );
+
+    // --event-time-start/--event-time-end: only the batches in the window are rebuilt (two
+    // months of 2021, replaced in place by the same rows).
+    let in_window = "select count(*) from main.loans_by_month \
+                     where loaned_at >= timestamp '2021-02-01' and loaned_at < timestamp '2021-04-01'";
+    let window = count(&wh, in_window);
+    let ranged = weir(
+        &[
+            "run",
+            "--project-dir",
+            d,
+            "-s",
+            "loans_by_month",
+            "--event-time-start",
+            "2021-02-01",
+            "--event-time-end",
+            "2021-04-01",
+        ],
+        dir,
+    );
+    assert_eq!(ranged.code, 0, "{}\n{}", ranged.stdout, ranged.stderr);
+    assert!(
+        ranged.stdout.contains("MICROBATCH 2 batches"),
+        "{}",
+        ranged.stdout
+    );
+    assert_eq!(count(&wh, in_window), window);
+    assert_eq!(
+        count(&wh, "select count(*) from main.loans_by_month"),
+        loans
+    );
+    let bad = weir(
+        &["run", "--project-dir", d, "--event-time-start", "soon"],
+        dir,
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stdout);
+    assert!(bad.stderr.contains("E105"), "{}", bad.stderr);
 }
 
 /// `append`, `delete+insert` and `insert_overwrite` on a second run with new data.
