@@ -73,6 +73,10 @@ if [[ -x "$WEIR" ]]; then
   W="$(realpath "$WEIR") compile --profiles-dir /tmp/weir-bench-noprofile --project-dir $PROJ"
   bench "weir compile (cold, no target/)" "$RUNS" "rm -rf $PROJ/target" "$W"
   bash -c "$W" >/dev/null   # make sure the warm state exists
+  # A full parse + compile whose outputs are already on disk (nothing to rewrite): the cache
+  # file is removed so the compile cannot be skipped.
+  bench "weir compile (files present, cache dropped)" "$RUNS" "rm -f $PROJ/target/weir_cache.json" "$W"
+  bash -c "$W" >/dev/null
   bench "weir compile (no-op re-compile)" "$RUNS" "" "$W"
 else
   echo "note: weir binary '$WEIR' not found, skipping weir" >&2

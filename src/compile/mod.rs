@@ -3,6 +3,8 @@
 //!
 //! A content-keyed cache (`target/weir_cache.json`) makes a no-op re-compile skip everything.
 
+pub mod builtin_tests;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -177,12 +179,18 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 .is_none_or(|o| o.contains(*id) || manifest.nodes[*id].is_ephemeral())
         })
         .collect();
+    let native = builtin_tests::NativeTests::new(&jinja.shared.registry);
     type Rendered = (String, String, Vec<String>, Vec<String>);
     let rendered: Vec<std::result::Result<Rendered, Diagnostic>> = ids
         .par_iter()
         .filter(|id| manifest.nodes[**id].resource_type != ResourceType::Seed)
         .map(|id| {
             let n = &manifest.nodes[*id];
+            if let Some(md) = &n.test_metadata {
+                if let Some(sql) = native_generic_test(&jinja, &native, n, md, &resolver) {
+                    return Ok(((*id).clone(), sql, Vec::new(), Vec::new()));
+                }
+            }
             let exists = warehouse
                 .join(&n.schema)
                 .join(&n.alias)
@@ -719,6 +727,48 @@ fn compile_scope(
     })
 }
 
+/// A built-in generic test (see [`builtin_tests`]) rendered without Jinja, when its macro,
+/// arguments and config allow; `None` means: render it through Jinja.
+fn native_generic_test(
+    jinja: &Jinja,
+    native: &builtin_tests::NativeTests,
+    n: &Node,
+    md: &parse::TestMetadata,
+    resolver: &Arc<dyn Resolver>,
+) -> Option<String> {
+    let reg = &jinja.shared.registry;
+    let macro_name = format!("test_{}", md.name);
+    let def = match &md.namespace {
+        Some(ns) => reg.get(ns, &macro_name),
+        None => reg.resolve(&n.package_name, &macro_name),
+    }?;
+    if !builtin_tests::NativeTests::is_builtin(reg, def) {
+        return None;
+    }
+    // Hooks need the full context.
+    for key in ["pre-hook", "post-hook"] {
+        match n.config.get(key) {
+            None => {}
+            Some(Json::Array(items)) if items.is_empty() => {}
+            Some(_) => return None,
+        }
+    }
+    let scope = parse::kwarg_scope(resolver.clone(), None, n);
+    let mut kwargs = Vec::with_capacity(md.kwargs.len());
+    for (k, v) in &md.kwargs {
+        match parse::eval_test_kwarg_static(jinja, k, v, &scope)? {
+            Ok(v) => kwargs.push((k.clone(), v)),
+            Err(_) => return None,
+        }
+    }
+    let store_failures = n
+        .config
+        .get("store_failures")
+        .map(Value::from_serialize)
+        .unwrap_or(Value::from(()));
+    native.render(&md.name, &kwargs, &store_failures)
+}
+
 /// A generic test compiles to its macro's output, called with the rendered keyword arguments.
 fn compile_generic_test(
     jinja: &Jinja,
@@ -766,14 +816,29 @@ fn jinja_text(n: &Node) -> Arc<str> {
 pub fn write_target(project: &Project, c: &Compiled, invocation_id: &str) -> Result<()> {
     let target = project.target_dir();
     let compiled_dir = target.join("compiled");
-    let writes: Vec<Result<()>> = c
+    let files: Vec<(std::path::PathBuf, &String)> = c
         .manifest
         .nodes
+        .values()
+        .filter_map(|n| {
+            n.compiled_code
+                .as_ref()
+                .map(|sql| (compiled_dir.join(n.compiled_path()), sql))
+        })
+        .collect();
+    // Each folder once, rather than a `create_dir_all` per file.
+    let dirs: std::collections::BTreeSet<&Path> =
+        files.iter().filter_map(|(p, _)| p.parent()).collect();
+    for dir in dirs {
+        std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+    }
+    let writes: Vec<Result<()>> = files
         .par_iter()
-        .filter_map(|(_, n)| n.compiled_code.as_ref().map(|sql| (n, sql)))
-        .map(|(n, sql)| {
-            let path = compiled_dir.join(n.compiled_path());
-            write_if_changed(&path, sql)
+        .map(|(path, sql)| {
+            if std::fs::read(path).is_ok_and(|old| old == sql.as_bytes()) {
+                return Ok(());
+            }
+            std::fs::write(path, sql).map_err(|e| io_error("write", path, e))
         })
         .collect();
     for w in writes {

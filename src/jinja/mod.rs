@@ -70,7 +70,9 @@ pub struct JinjaInputs {
 impl Jinja {
     pub fn new(project: &Project, inputs: JinjaInputs) -> crate::diagnostics::Result<Jinja> {
         let mut env = Environment::new();
-        env.set_debug(true);
+        // Debug info would copy the template source into every error, and `return()` is an
+        // error: weir builds its own locations (`convert_error`), so it is off.
+        env.set_debug(false);
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_keep_trailing_newline(false);

@@ -428,17 +428,37 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
     let test_results: Vec<Result<Node>> = test_nodes
         .into_par_iter()
         .map(|mut n| {
-            let rec = Arc::new(Recorder::default());
-            let scope = parse_scope(&jinja, &n, &resolver, &rec);
             let kwargs = n
                 .test_metadata
                 .as_ref()
                 .map(|m| m.kwargs.clone())
                 .unwrap_or_default();
-            for (k, v) in &kwargs {
-                eval_test_kwarg(&jinja, k, v, scope.clone(), &n.package_name)
-                    .map_err(|d| with_node(d, &n))?;
-            }
+            // Most arguments (`model`, `column_name`, plain values) need no Jinja: evaluate
+            // them with a small scope, and only build the full context when one does. A
+            // failed attempt leaves nothing recorded.
+            let quick = {
+                let rec = Arc::new(Recorder::default());
+                let dyn_resolver: Arc<dyn Resolver> = resolver.clone();
+                let scope = kwarg_scope(dyn_resolver, Some(rec.clone()), &n);
+                kwargs
+                    .iter()
+                    .all(|(k, v)| {
+                        matches!(eval_test_kwarg_static(&jinja, k, v, &scope), Some(Ok(_)))
+                    })
+                    .then_some(rec)
+            };
+            let rec = match quick {
+                Some(rec) => rec,
+                None => {
+                    let rec = Arc::new(Recorder::default());
+                    let scope = parse_scope(&jinja, &n, &resolver, &rec);
+                    for (k, v) in &kwargs {
+                        eval_test_kwarg(&jinja, k, v, scope.clone(), &n.package_name)
+                            .map_err(|d| with_node(d, &n))?;
+                    }
+                    rec
+                }
+            };
             n.refs = std::mem::take(&mut *rec.refs.lock().unwrap());
             n.sources = std::mem::take(&mut *rec.sources.lock().unwrap());
             Ok(n)
@@ -1169,6 +1189,71 @@ pub fn eval_test_kwarg(
         }
         other => Ok(Value::from_serialize(other)),
     }
+}
+
+/// [`eval_test_kwarg`] without Jinja: `None` when the value needs a Jinja render (an
+/// expression, a `{{ ... }}` string other than the relation forms `fast_relation_kwarg`
+/// knows). Needs only `ref`, `source` and `config` in the scope; gives the same value.
+pub fn eval_test_kwarg_static(
+    jinja: &Jinja,
+    key: &str,
+    value: &Json,
+    scope: &Arc<Scope>,
+) -> Option<std::result::Result<Value, Diagnostic>> {
+    match value {
+        Json::String(s) if key != "column_name" => {
+            if let Some(v) = fast_relation_kwarg(jinja, s, scope) {
+                return Some(v);
+            }
+            if s.contains("{{") || s.contains("{%") || s.contains('(') {
+                return None;
+            }
+            Some(Ok(Value::from(s.clone())))
+        }
+        Json::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match eval_test_kwarg_static(jinja, "", item, scope)? {
+                    Ok(v) => out.push(v),
+                    Err(d) => return Some(Err(d)),
+                }
+            }
+            Some(Ok(Value::from(out)))
+        }
+        other => Some(Ok(Value::from_serialize(other))),
+    }
+}
+
+/// The names [`eval_test_kwarg_static`] reads: `ref`, `source` and `config` of a node.
+pub fn kwarg_scope(
+    resolver: Arc<dyn Resolver>,
+    recorder: Option<Arc<Recorder>>,
+    n: &Node,
+) -> Arc<Scope> {
+    let mut vars: HashMap<&'static str, Value> = HashMap::with_capacity(3);
+    vars.insert(
+        "ref",
+        Value::from_object(RefFn {
+            resolver: resolver.clone(),
+            recorder: recorder.clone(),
+            package: n.package_name.clone(),
+        }),
+    );
+    vars.insert(
+        "source",
+        Value::from_object(SourceFn {
+            resolver,
+            recorder: recorder.clone(),
+        }),
+    );
+    vars.insert(
+        "config",
+        Value::from_object(ConfigObj {
+            base: Arc::new(n.config.clone()),
+            recorder: recorder.clone(),
+        }),
+    );
+    Arc::new(Scope { vars, recorder })
 }
 
 /// The kwargs weir itself generates (`{{ get_where_subquery(ref('x')) }}`) and plain
