@@ -707,7 +707,13 @@ fn compile_scope(
         }),
     );
     vars.insert("is_incremental", context::const_fn(incremental));
-    vars.insert("should_full_refresh", context::const_fn(false));
+    // dbt's should_full_refresh(): the node's own `full_refresh` config, else the flag.
+    let full_refresh = n
+        .config
+        .get("full_refresh")
+        .and_then(Json::as_bool)
+        .unwrap_or(jinja.shared.full_refresh);
+    vars.insert("should_full_refresh", context::const_fn(full_refresh));
     vars.insert("execute", Value::from(true));
     let mut this = Relation::new(&n.database, &n.schema, &n.alias, jinja.shared.quoting);
     this.kind = Some(if n.materialized() == "view" {

@@ -341,6 +341,8 @@ pub struct Shared {
     /// Environment variables read while rendering, for the compile cache.
     pub env_vars_read: Mutex<BTreeMap<String, Option<String>>>,
     pub query: Option<super::objects::QueryRunner>,
+    /// `--full-refresh` was given.
+    pub full_refresh: bool,
 }
 
 impl fmt::Debug for Shared {

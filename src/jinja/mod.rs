@@ -65,6 +65,8 @@ pub struct JinjaInputs {
     pub warehouse: String,
     /// How `run_query`/`statement`/introspection reach the warehouse, when they can.
     pub query: Option<objects::QueryRunner>,
+    /// `--full-refresh` (`flags.FULL_REFRESH`, `should_full_refresh()`).
+    pub full_refresh: bool,
 }
 
 impl Jinja {
@@ -211,7 +213,7 @@ impl Jinja {
         globals.insert(
             "flags".into(),
             Value::from_iter([
-                ("FULL_REFRESH", Value::from(false)),
+                ("FULL_REFRESH", Value::from(inputs.full_refresh)),
                 ("WHICH", Value::from("compile")),
             ]),
         );
@@ -249,6 +251,7 @@ impl Jinja {
             },
             env_vars_read: Mutex::new(Default::default()),
             query: inputs.query.clone(),
+            full_refresh: inputs.full_refresh,
         });
         Ok(Jinja {
             env,

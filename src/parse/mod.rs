@@ -113,6 +113,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             quoting,
             warehouse: project.target.warehouse.clone(),
             query: opts.query.clone(),
+            full_refresh: opts.full_refresh,
         },
     )?;
     for (pkg, defs) in &jinja.shared.registry.by_package {

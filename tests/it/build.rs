@@ -563,7 +563,9 @@ fn full_refresh_false_keeps_the_table() {
     std::fs::write(
         dir.join("models/loans_kept.sql"),
         "{{ config(materialized='incremental', full_refresh=false) }}\n\
-         select loan_id, {{ 'true' if is_incremental() else 'false' }} as incremental_run \
+         select loan_id, {{ 'true' if is_incremental() else 'false' }} as incremental_run, \
+         {{ 'true' if flags.FULL_REFRESH else 'false' }} as flag_full_refresh, \
+         {{ 'true' if should_full_refresh() else 'false' }} as model_full_refresh \
          from {{ ref('stg_loans') }}\n",
     )
     .unwrap();
