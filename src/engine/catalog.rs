@@ -3,9 +3,9 @@
 //! A schema is a sub-directory of the warehouse root. A relation is a sub-directory of a schema
 //! holding either a Delta table (`_delta_log/`) or a stored view (`_weir_view.json`, which wins
 //! when both exist, so that replacing one kind by the other is never seen half done). Nothing is
-//! cached but Delta table providers, and those only while their log has no newer commit: every
-//! lookup reads the directory, so relations created by this or another process are visible at
-//! once. Unquoted identifiers arrive lowercased from DataFusion; a directory whose
+//! cached but Delta table providers, reused while their log has no newer commit, and planned
+//! views, reused while their file and every table under them are unchanged: every lookup reads
+//! the directory, so relations created by this or another process are visible at once. Unquoted identifiers arrive lowercased from DataFusion; a directory whose
 //! name differs only in case is found too.
 
 use std::any::Any;
@@ -65,6 +65,40 @@ pub(crate) struct Warehouse {
     /// at: reused while the head is unchanged (a commit adds a newer log file, so a table
     /// written since, by this or another process, is read again).
     tables: Mutex<HashMap<PathBuf, (LogHead, Arc<dyn TableProvider>)>>,
+    /// Stored views already planned, by directory, with what their plan was built from: the
+    /// view file and, through every view under it, the log head of every table it reads.
+    /// Reused while all of those are unchanged.
+    views: Mutex<HashMap<PathBuf, CachedView>>,
+}
+
+/// What a planned view was built from, and the plan.
+struct CachedView {
+    deps: Vec<Dep>,
+    provider: Arc<dyn TableProvider>,
+}
+
+/// One input of a planned view, as it was when the view was planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Dep {
+    /// A Delta table's newest commit.
+    Table(PathBuf, Option<LogHead>),
+    /// A view file's modification time and length.
+    View(PathBuf, Option<(std::time::SystemTime, u64)>),
+}
+
+impl Dep {
+    fn current(&self) -> Dep {
+        match self {
+            Dep::Table(dir, _) => Dep::Table(dir.clone(), log_head(dir)),
+            Dep::View(dir, _) => Dep::View(dir.clone(), view_stamp(dir)),
+        }
+    }
+}
+
+/// The modification time and length of a view's definition file.
+fn view_stamp(dir: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(dir.join(VIEW_FILE)).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// The newest commit of a Delta log: its version and the file's modification time (a table
@@ -113,7 +147,50 @@ impl Warehouse {
             state: OnceLock::new(),
             memory: Mutex::new(HashMap::new()),
             tables: Mutex::new(HashMap::new()),
+            views: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The relations a view's SQL reads, as dependencies (views followed down to their
+    /// tables), or None when that cannot be worked out (the view is then not cached).
+    fn view_deps(&self, state: &SessionState, sql: &str, depth: usize) -> Option<Vec<Dep>> {
+        if depth > 64 {
+            return None;
+        }
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect).ok()?;
+        let refs = state.resolve_table_references(&statement).ok()?;
+        // Views are planned in the engine's session: bare names are in its default schema.
+        let schema = state.config().options().catalog.default_schema.clone();
+        let mut deps = Vec::new();
+        for r in refs {
+            let (ref_schema, name) = match &r {
+                datafusion::common::TableReference::Bare { table } => {
+                    (schema.to_string(), table.to_string())
+                }
+                datafusion::common::TableReference::Partial { schema, table } => {
+                    (schema.to_string(), table.to_string())
+                }
+                datafusion::common::TableReference::Full { schema, table, .. } => {
+                    (schema.to_string(), table.to_string())
+                }
+            };
+            if self.memory_table(&ref_schema, &name).is_some() {
+                return None;
+            }
+            // A name that is not in the warehouse (a table function, a CTE the resolver did
+            // not see as one, a relation yet to come) is not cached against.
+            let dir = self.relation_dir(&ref_schema, &name)?;
+            match kind_at(&dir)? {
+                RelationKind::Table => deps.push(Dep::Table(dir.clone(), log_head(&dir))),
+                RelationKind::View => {
+                    let def = read_view(&dir).ok()?;
+                    deps.push(Dep::View(dir.clone(), view_stamp(&dir)));
+                    deps.extend(self.view_deps(state, &def.sql, depth + 1)?);
+                }
+            }
+        }
+        Some(deps)
     }
 
     /// The provider of the Delta table in `dir`: the one opened before if the log has no newer
@@ -338,8 +415,22 @@ impl WarehouseSchema {
             None => Ok(None),
             Some(RelationKind::Table) => Ok(Some(self.wh.delta_table(&dir, state.as_ref()).await?)),
             Some(RelationKind::View) => {
+                if let Ok(views) = self.wh.views.lock() {
+                    if let Some(cached) = views.get(&dir) {
+                        if cached.deps.iter().all(|d| d.current() == *d) {
+                            return Ok(Some(Arc::clone(&cached.provider)));
+                        }
+                    }
+                }
+                let stamp = view_stamp(&dir);
                 let def = read_view(&dir).map_err(df_err)?;
                 let state = state.ok_or_else(|| df_err("the engine is closed"))?;
+                // What the plan is built from, read before planning: a change in between
+                // makes the entry stale at once rather than wrong.
+                let deps = self.wh.view_deps(&state, &def.sql, 0).map(|mut deps| {
+                    deps.insert(0, Dep::View(dir.clone(), stamp));
+                    deps
+                });
                 let plan = super::compat::plan_sql(&state, &def.sql)
                     .await
                     .map_err(|e| {
@@ -349,7 +440,20 @@ impl WarehouseSchema {
                             e.strip_backtrace()
                         ))
                     })?;
-                Ok(Some(Arc::new(ViewTable::new(plan, Some(def.sql)))))
+                let provider: Arc<dyn TableProvider> =
+                    Arc::new(ViewTable::new(plan, Some(def.sql)));
+                if let Some(deps) = deps {
+                    if let Ok(mut views) = self.wh.views.lock() {
+                        views.insert(
+                            dir.clone(),
+                            CachedView {
+                                deps,
+                                provider: Arc::clone(&provider),
+                            },
+                        );
+                    }
+                }
+                Ok(Some(provider))
             }
         }
     }

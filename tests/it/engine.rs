@@ -671,3 +671,53 @@ async fn warehouse_date_and_string_spellings() {
         ["2024-02-29|2024-01-03|2024-01-02T00:00:00|2024-05-05|a|b|a|60|2|5"]
     );
 }
+
+/// Planned views are reused only while nothing under them changed: a new version of a table
+/// under a view of a view, or a replaced view definition, is seen by the next query.
+#[tokio::test]
+async fn views_see_every_change_under_them() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    e.create_table_as("main", "base", "select 1 as id union all select 2", &[])
+        .await
+        .unwrap();
+    e.create_view("main", "v1", "select id from main.base")
+        .await
+        .unwrap();
+    e.create_view("main", "v2", "select count(*) as n from main.v1")
+        .await
+        .unwrap();
+    assert_eq!(q(&e, "select n from main.v2").await, ["2"]);
+    assert_eq!(q(&e, "select n from main.v2").await, ["2"], "reused");
+    e.append("main", "base", "select 3 as id").await.unwrap();
+    assert_eq!(
+        q(&e, "select n from main.v2").await,
+        ["3"],
+        "a new table version"
+    );
+    e.create_view("main", "v1", "select id from main.base where id > 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        q(&e, "select n from main.v2").await,
+        ["2"],
+        "a replaced inner view"
+    );
+    // Another process's engine sees this one's writes too.
+    let other = open(wh.path()).await;
+    assert_eq!(q(&other, "select n from main.v2").await, ["2"]);
+    other
+        .create_table_as(
+            "main",
+            "base",
+            "select 5 as id union all select 6 union all select 7",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        q(&e, "select n from main.v2").await,
+        ["3"],
+        "a table rewritten elsewhere"
+    );
+}
