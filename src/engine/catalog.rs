@@ -64,12 +64,15 @@ pub(crate) struct Warehouse {
     /// Delta table providers already opened, by directory, with the log head they were read
     /// at: reused while the head is unchanged (a commit adds a newer log file, so a table
     /// written since, by this or another process, is read again).
-    tables: Mutex<HashMap<PathBuf, (LogHead, Arc<dyn TableProvider>)>>,
+    tables: Mutex<HashMap<PathBuf, CachedTable>>,
     /// Stored views already planned, by directory, with what their plan was built from: the
     /// view file and, through every view under it, the log head of every table it reads.
     /// Reused while all of those are unchanged.
     views: Mutex<HashMap<PathBuf, CachedView>>,
 }
+
+/// A Delta table provider and the log head it was read at.
+type CachedTable = (LogHead, Arc<dyn TableProvider>);
 
 /// What a planned view was built from, and the plan.
 struct CachedView {
