@@ -140,9 +140,18 @@ impl Engine {
             std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
         }
 
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(database, default_schema)
             .with_information_schema(true);
+        // Partitions per query (default: the number of CPUs); for measuring, and for runs of
+        // many small models where the DAG's workers already use every core.
+        if let Some(n) = std::env::var("WEIR_TARGET_PARTITIONS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+        {
+            config = config.with_target_partitions(n);
+        }
         // Delta operations plan their own extension nodes (metrics, validation) with the
         // session they are given: it needs deltalake's query planner.
         let mut state = SessionStateBuilder::new()
