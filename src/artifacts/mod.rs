@@ -628,7 +628,7 @@ fn source_out(s: &SourceNode, ctx: Option<&Ctx>) -> Json {
         "meta": s.meta,
         "source_meta": {},
         "tags": s.tags,
-        "config": {"enabled": true, "event_time": null, "freshness": s.freshness, "loaded_at_field": s.loaded_at_field, "loaded_at_query": null, "meta": s.meta, "tags": s.tags, "static_analysis": null},
+        "config": {"enabled": true, "event_time": null, "freshness": s.freshness, "loaded_at_field": s.loaded_at_field, "loaded_at_query": s.loaded_at_query, "meta": s.meta, "tags": s.tags, "static_analysis": null},
         "patch_path": null,
         "unrendered_config": {},
         "relation_name": relation_name,

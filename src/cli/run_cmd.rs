@@ -459,14 +459,15 @@ pub fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
         &args.selection,
         &["source".into()],
     )?;
-    // Only tables with a freshness policy and a loaded_at_field are checked (dbt skips the rest).
+    // Only tables with a freshness policy and a loaded_at_field or loaded_at_query are checked
+    // (dbt skips the rest).
     let sources: Vec<_> = parsed
         .manifest
         .sources
         .values()
         .filter(|s| {
             selected.contains(&s.unique_id)
-                && s.loaded_at_field.is_some()
+                && (s.loaded_at_field.is_some() || s.loaded_at_query.is_some())
                 && s.freshness.as_ref().is_some_and(|f| !f.is_null())
         })
         .cloned()
@@ -490,14 +491,23 @@ pub fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
         let mut out = Vec::new();
         for (i, s) in sources.iter().enumerate() {
             let Some(policy) = s.freshness.clone().filter(|f| !f.is_null()) else { continue };
-            let Some(field) = s.loaded_at_field.clone() else { continue };
             let t0 = Instant::now();
-            let filter = policy.get("filter").and_then(|f| f.as_str()).map(|f| format!(" where {f}")).unwrap_or_default();
-            let sql = format!(
-                "select cast(max(cast({field} as timestamp)) as varchar) as max_loaded_at, cast(now() as varchar) as snapshotted_at, \
-                 cast(extract(epoch from (now() - max(cast({field} as timestamp)))) as double) as age from {}.{}{filter}",
-                s.schema, s.identifier
-            );
+            let sql = if let Some(field) = s.loaded_at_field.clone() {
+                let filter = policy.get("filter").and_then(|f| f.as_str()).map(|f| format!(" where {f}")).unwrap_or_default();
+                format!(
+                    "select cast(max(cast({field} as timestamp)) as varchar) as max_loaded_at, cast(now() as varchar) as snapshotted_at, \
+                     cast(extract(epoch from (now() - max(cast({field} as timestamp)))) as double) as age from {}.{}{filter}",
+                    s.schema, s.identifier
+                )
+            } else {
+                // loaded_at_query: one value, the time of the last load (plain SQL).
+                let query = s.loaded_at_query.clone().unwrap_or_default();
+                let query = query.trim().trim_end_matches(';');
+                format!(
+                    "select cast(t as varchar) as max_loaded_at, cast(now() as varchar) as snapshotted_at, \
+                     cast(extract(epoch from (now() - t)) as double) as age from (select cast(({query}) as timestamp) as t) weir_loaded_at"
+                )
+            };
             let (status, row) = match engine.query_result(&sql).await {
                 Ok(r) => {
                     let row = r.rows.first().cloned().unwrap_or_default();

@@ -300,6 +300,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                         source_description: src.description.clone().unwrap_or_default(),
                         loader: src.loader.clone().unwrap_or_default(),
                         loaded_at_field: t.loaded_at_field.clone().or(src.loaded_at_field.clone()),
+                        loaded_at_query: t.loaded_at_query.clone().or(src.loaded_at_query.clone()),
                         freshness: t.freshness.clone().or(src.freshness.clone()),
                         quoting: src
                             .quoting

@@ -145,6 +145,8 @@ pub struct SourceNode {
     pub source_description: String,
     pub loader: String,
     pub loaded_at_field: Option<String>,
+    /// A query returning the time the data was last loaded (instead of `loaded_at_field`).
+    pub loaded_at_query: Option<String>,
     pub freshness: Option<Json>,
     pub quoting: Map<String, Json>,
     pub columns: IndexMap<String, ColumnInfo>,

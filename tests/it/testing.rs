@@ -628,6 +628,11 @@ sources:
         identifier: loads_b
         freshness:
           warn_after: {count: 1, period: day}
+      - name: queried
+        identifier: loads_b
+        loaded_at_query: "select max(loaded_at) from main.loads_b;"
+        freshness:
+          warn_after: {count: 1, period: day}
 "#,
     );
     let p = d.to_str().unwrap();
@@ -649,6 +654,26 @@ sources:
         "{}",
         warn.stdout
     );
+    // loaded_at_query instead of loaded_at_field: its one value is the last load.
+    let queried = weir(
+        &[
+            "source",
+            "freshness",
+            "--project-dir",
+            p,
+            "-s",
+            "source:feeds.queried",
+        ],
+        d,
+    );
+    assert_eq!(queried.code, 0, "{}\n{}", queried.stdout, queried.stderr);
+    assert!(
+        queried.stdout.contains("WARN freshness of feeds.queried"),
+        "{}",
+        queried.stdout
+    );
+    let sources = std::fs::read_to_string(d.join("target/sources.json")).unwrap();
+    assert!(sources.contains("2020-01-01"), "{sources}");
     let stale = weir(&["source", "freshness", "--project-dir", p], d);
     assert_eq!(stale.code, 1, "{}\n{}", stale.stdout, stale.stderr);
     assert!(
