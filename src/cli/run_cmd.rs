@@ -222,13 +222,16 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
             reporter,
         )
         .await;
-        if mode != Mode::Test {
-            run::run_project_hooks(&engine, "on-run-end", &compiled.on_run_end).await?;
-        }
-        Ok::<_, crate::diagnostics::Error>(results)
+        // A failing on-run-end hook is reported after the results are written.
+        let end = if mode != Mode::Test {
+            run::run_project_hooks(&engine, "on-run-end", &compiled.on_run_end).await
+        } else {
+            Ok(())
+        };
+        Ok::<_, crate::diagnostics::Error>((results, end))
     });
     printer.finish();
-    let results = results?;
+    let (results, end) = results?;
     let elapsed = start.elapsed().as_secs_f64();
     let rr = run::run_results_json(
         &results,
@@ -241,6 +244,16 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         &project.target_dir().join("run_results.json"),
         &rr.to_string(),
     )?;
+    if let Err(e) = end {
+        summarize(
+            &results,
+            &compiled,
+            elapsed,
+            args.log_format,
+            args.project.quiet,
+        );
+        return Err(e);
+    }
     Ok(summarize(
         &results,
         &compiled,

@@ -1010,3 +1010,22 @@ fn show_prints_rows_of_one_model() {
     assert_eq!(many.code, 2);
     assert!(many.stderr.contains("matches 2"), "{}", many.stderr);
 }
+
+/// A failing `on-run-end` hook is an error (exit 2) that names the hook, and the results of the
+/// nodes that ran are still written to `run_results.json`.
+#[test]
+fn a_failing_on_run_end_hook_keeps_run_results() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    let file = dir.join("dbt_project.yml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("\non-run-end:\n  - \"select * from main.no_such_table\"\n");
+    std::fs::write(&file, text).unwrap();
+    let out = weir(&["seed", "--project-dir", d], dir);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("on-run-end"), "{}", out.stderr);
+    let results = std::fs::read_to_string(dir.join("target/run_results.json")).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&results).unwrap();
+    assert_eq!(results["results"].as_array().map(Vec::len), Some(3));
+}
