@@ -196,13 +196,8 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 .join(&n.alias)
                 .join("_delta_log")
                 .is_dir();
-            // A model's own `full_refresh` config wins over the flag, as dbt's should_full_refresh().
-            let full_refresh = n
-                .config
-                .get("full_refresh")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(opts.full_refresh);
-            let incremental = n.materialized() == "incremental" && exists && !full_refresh;
+            let incremental =
+                n.materialized() == "incremental" && exists && !n.full_refresh(opts.full_refresh);
             let scope = compile_scope(&jinja, n, &resolver, &graph, incremental);
             let pre = render_hooks(&jinja, n, "pre-hook", &scope)?;
             let post = render_hooks(&jinja, n, "post-hook", &scope)?;
@@ -707,13 +702,10 @@ fn compile_scope(
         }),
     );
     vars.insert("is_incremental", context::const_fn(incremental));
-    // dbt's should_full_refresh(): the node's own `full_refresh` config, else the flag.
-    let full_refresh = n
-        .config
-        .get("full_refresh")
-        .and_then(Json::as_bool)
-        .unwrap_or(jinja.shared.full_refresh);
-    vars.insert("should_full_refresh", context::const_fn(full_refresh));
+    vars.insert(
+        "should_full_refresh",
+        context::const_fn(n.full_refresh(jinja.shared.full_refresh)),
+    );
     vars.insert("execute", Value::from(true));
     let mut this = Relation::new(&n.database, &n.schema, &n.alias, jinja.shared.quoting);
     this.kind = Some(if n.materialized() == "view" {

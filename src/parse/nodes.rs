@@ -112,6 +112,29 @@ impl Node {
                 _ => "view",
             })
     }
+    /// dbt's `should_full_refresh()`: the node's own `full_refresh` config, else the flag
+    /// (`full_refresh: false` keeps a large incremental table through `--full-refresh`).
+    pub fn full_refresh(&self, flag: bool) -> bool {
+        self.config
+            .get("full_refresh")
+            .and_then(Json::as_bool)
+            .unwrap_or(flag)
+    }
+    /// The incremental strategy: the configured one, else `merge` with a `unique_key` and
+    /// `append` without.
+    pub fn incremental_strategy(&self) -> &str {
+        self.config
+            .get("incremental_strategy")
+            .and_then(Json::as_str)
+            .unwrap_or(
+                if crate::project::config::as_string_list(self.config.get("unique_key")).is_empty()
+                {
+                    "append"
+                } else {
+                    "merge"
+                },
+            )
+    }
     pub fn is_ephemeral(&self) -> bool {
         self.resource_type == ResourceType::Model && self.materialized() == "ephemeral"
     }

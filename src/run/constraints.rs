@@ -21,7 +21,7 @@ use serde_json::Value as Json;
 use crate::diagnostics::{Diagnostic, Result};
 use crate::engine::Engine;
 use crate::parse::Node;
-use crate::project::config::{as_string_list, get_str};
+use crate::project::config::as_string_list;
 
 /// Error code of a violated constraint.
 pub const CODE: &str = "E527";
@@ -347,21 +347,12 @@ fn incremental_target(
     relation: &str,
     full_refresh: bool,
 ) -> Option<(String, String)> {
-    if n.materialized() != "incremental"
-        || full_refresh
-        || n.config.get("full_refresh").and_then(Json::as_bool) == Some(true)
-        || !engine.exists(&n.schema, &n.alias)
-    {
+    if n.materialized() != "incremental" || full_refresh || !engine.exists(&n.schema, &n.alias) {
         return None;
     }
     let target = format!("{}.{}", quote(&n.schema), quote(&n.alias));
     let unique_key = as_string_list(n.config.get("unique_key"));
-    let strategy = get_str(&n.config, "incremental_strategy").unwrap_or(if unique_key.is_empty() {
-        "append"
-    } else {
-        "merge"
-    });
-    let kept = match strategy {
+    let kept = match n.incremental_strategy() {
         // A target row whose unique_key a new row has is replaced by it.
         "merge" | "delete+insert" if !unique_key.is_empty() => {
             let on = unique_key

@@ -516,7 +516,7 @@ fn record_statement(project: &ProjectContext, n: &Node, sql: &str, full_refresh:
         (_, "view") => format!("create or replace view {relation} as (\n{sql}\n)\n"),
         (_, "incremental") if !full_refresh => format!(
             "-- incremental ({}) into {relation} (Delta, one commit)\n{sql}\n",
-            get_str(&n.config, "incremental_strategy").unwrap_or("merge or append")
+            n.incremental_strategy()
         ),
         (ResourceType::Snapshot, _) => {
             format!("-- snapshot into {relation} (Delta, one commit)\n{sql}\n")
@@ -533,13 +533,7 @@ async fn run_node(
     n: &Node,
     full_refresh: bool,
 ) -> Result<Outcome> {
-    // A node's own `full_refresh` config wins over `--full-refresh` (dbt's should_full_refresh):
-    // `full_refresh: false` keeps a large incremental table through a full-refresh run.
-    let full_refresh = n
-        .config
-        .get("full_refresh")
-        .and_then(Json::as_bool)
-        .unwrap_or(full_refresh);
+    let full_refresh = n.full_refresh(full_refresh);
     let sql = n.compiled_code.clone().unwrap_or_default();
     record_statement(project, n, &sql, full_refresh);
     let schema = n.schema.as_str();
@@ -881,10 +875,7 @@ async fn write_model(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
         }
         "incremental" => {
             let exists = engine.exists(schema, name);
-            if !exists
-                || full_refresh
-                || n.config.get("full_refresh").and_then(Json::as_bool) == Some(true)
-            {
+            if !exists || full_refresh {
                 let rows = engine
                     .create_table_as(schema, name, sql, &partition_by)
                     .await?;
@@ -893,12 +884,7 @@ async fn write_model(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
             check_schema_change(engine, n, sql).await?;
             let unique_key = as_string_list(n.config.get("unique_key"));
             let predicates = as_string_list(n.config.get("incremental_predicates"));
-            let strategy =
-                get_str(&n.config, "incremental_strategy").unwrap_or(if unique_key.is_empty() {
-                    "append"
-                } else {
-                    "merge"
-                });
+            let strategy = n.incremental_strategy();
             let rows = match strategy {
                 "append" => engine.append(schema, name, sql).await?,
                 "merge" => {

@@ -556,12 +556,7 @@ async fn final_state_sql(
         )
     };
     let unique_key = as_string_list(model.config.get("unique_key"));
-    let strategy =
-        get_str(&model.config, "incremental_strategy").unwrap_or(if unique_key.is_empty() {
-            "append"
-        } else {
-            "merge"
-        });
+    let strategy = model.incremental_strategy();
     let keys_label = unique_key.join(", ");
     let sql = match strategy {
         "append" => append(),

@@ -2,23 +2,6 @@
 //! with new data, and failures that must leave previous table versions readable.
 
 use crate::common::*;
-use std::path::Path;
-
-fn count(warehouse: &Path, sql: &str) -> i64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let engine = weir::engine::Engine::open(warehouse.to_str().unwrap(), "warehouse", "main")
-            .await
-            .unwrap();
-        let batches = engine.query(sql).await.unwrap();
-        use datafusion::arrow::array::AsArray;
-        use datafusion::arrow::datatypes::Int64Type;
-        batches[0].column(0).as_primitive::<Int64Type>().value(0)
-    })
-}
 
 #[test]
 fn example_project_builds_then_runs_incrementally() {

@@ -39,6 +39,24 @@ fn copy_dir(src: &Path, dst: &Path) {
     }
 }
 
+/// The first value of a query's first row, as an integer (`select count(*) ...`), read with
+/// weir's engine from the warehouse at `warehouse`.
+pub fn count(warehouse: &Path, sql: &str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let engine = weir::engine::Engine::open(warehouse.to_str().unwrap(), "warehouse", "main")
+            .await
+            .unwrap();
+        let batches = engine.query(sql).await.unwrap();
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::Int64Type;
+        batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    })
+}
+
 pub struct Output {
     pub code: i32,
     pub stdout: String,

@@ -35,22 +35,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn count(warehouse: &Path, sql: &str) -> i64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let engine = weir::engine::Engine::open(warehouse.to_str().unwrap(), "warehouse", "main")
-            .await
-            .unwrap();
-        let batches = engine.query(sql).await.unwrap();
-        use datafusion::arrow::array::AsArray;
-        use datafusion::arrow::datatypes::Int64Type;
-        batches[0].column(0).as_primitive::<Int64Type>().value(0)
-    })
-}
-
 /// The `N of M <STATUS> ...` lines of a run, as `(status, rest)`.
 fn node_lines(stdout: &str) -> Vec<String> {
     stdout
