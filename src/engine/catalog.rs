@@ -71,8 +71,8 @@ pub(crate) struct Warehouse {
     views: Mutex<HashMap<PathBuf, CachedView>>,
 }
 
-/// A Delta table provider and the log head it was read at.
-type CachedTable = (LogHead, Arc<dyn TableProvider>);
+/// A Delta table provider, the log head it was read at, and the bytes of its data files.
+type CachedTable = (LogHead, Arc<dyn TableProvider>, u64);
 
 /// What a planned view was built from, and the plan.
 struct CachedView {
@@ -81,7 +81,7 @@ struct CachedView {
 }
 
 /// One input of a planned view, as it was when the view was planned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Dep {
     /// A Delta table's newest commit.
     Table(PathBuf, Option<LogHead>),
@@ -106,7 +106,7 @@ fn view_stamp(dir: &Path) -> Option<(std::time::SystemTime, u64)> {
 
 /// The newest commit of a Delta log: its version and the file's modification time (a table
 /// removed and created again starts over at version 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct LogHead {
     version: u64,
     modified: Option<std::time::SystemTime>,
@@ -198,26 +198,40 @@ impl Warehouse {
 
     /// The provider of the Delta table in `dir`: the one opened before if the log has no newer
     /// commit since, else opened now (and kept).
-    async fn delta_table(
-        &self,
-        dir: &Path,
-        state: Option<&SessionState>,
-    ) -> DfResult<Arc<dyn TableProvider>> {
+    async fn delta_table(&self, dir: &Path) -> DfResult<Arc<dyn TableProvider>> {
         let head = log_head(dir);
         if let Some(head) = &head {
             let tables = self.tables.lock().map_err(|e| df_err(e.to_string()))?;
-            if let Some((seen, provider)) = tables.get(dir) {
+            if let Some((seen, provider, _)) = tables.get(dir) {
                 if seen == head {
                     return Ok(Arc::clone(provider));
                 }
             }
         }
-        let provider = delta_provider(dir, state).await?;
+        let state = self.session_state();
+        let (provider, bytes) = delta_provider(dir, state.as_ref()).await?;
         if let Some(head) = head {
             let mut tables = self.tables.lock().map_err(|e| df_err(e.to_string()))?;
-            tables.insert(dir.to_path_buf(), (head, Arc::clone(&provider)));
+            tables.insert(dir.to_path_buf(), (head, Arc::clone(&provider), bytes));
         }
         Ok(provider)
+    }
+
+    /// The bytes of data files under a view, from the tables it was planned with (as opened
+    /// for it, at the log heads in `deps`); None if any is not at hand.
+    fn bytes_under(&self, deps: &[Dep]) -> Option<u64> {
+        let tables = self.tables.lock().ok()?;
+        let mut total = 0;
+        for dep in deps {
+            if let Dep::Table(dir, head) = dep {
+                let (seen, _, bytes) = tables.get(dir)?;
+                if Some(seen) != head.as_ref() {
+                    return None;
+                }
+                total += bytes;
+            }
+        }
+        Some(total)
     }
 
     fn session_state(&self) -> Option<SessionState> {
@@ -317,14 +331,19 @@ fn df_err(message: impl Into<String>) -> DataFusionError {
     DataFusionError::Execution(message.into())
 }
 
-/// A table provider for the Delta table in `dir`, read at its latest version.
+/// A table provider for the Delta table in `dir`, read at its latest version, and the bytes
+/// of its data files.
 pub(crate) async fn delta_provider(
     dir: &Path,
     state: Option<&SessionState>,
-) -> DfResult<Arc<dyn TableProvider>> {
+) -> DfResult<(Arc<dyn TableProvider>, u64)> {
     let url = dir_url(dir).map_err(df_err)?;
+    // Loaded with its file list: the provider's scans start from it instead of replaying
+    // the log from storage at every scan (a query may scan the same table many times).
     let table = DeltaTableBuilder::from_url(url)
-        .and_then(|b| b.build())
+        .map_err(|e| df_err(format!("cannot open Delta table {}: {e}", dir.display())))?
+        .load()
+        .await
         .map_err(|e| df_err(format!("cannot open Delta table {}: {e}", dir.display())))?;
     let mut builder = table.table_provider();
     if let Some(state) = state {
@@ -333,7 +352,11 @@ pub(crate) async fn delta_provider(
             .map_err(|e| df_err(e.to_string()))?;
         builder = builder.with_session(Arc::new(state.clone()));
     }
-    builder.await
+    let bytes = table
+        .snapshot()
+        .map(|s| s.log_data().iter().map(|f| f.size().max(0) as u64).sum())
+        .unwrap_or(u64::MAX);
+    Ok((builder.await?, bytes))
 }
 
 /// The catalog: one per engine, registered under the database name.
@@ -413,10 +436,11 @@ impl WarehouseSchema {
         let Some(dir) = self.wh.relation_dir(&self.schema, name) else {
             return Ok(None);
         };
-        let state = self.wh.session_state();
+        // The session state is cloned only to open what is not cached (a clone copies every
+        // function registry, and a query may name hundreds of relations).
         match kind_at(&dir) {
             None => Ok(None),
-            Some(RelationKind::Table) => Ok(Some(self.wh.delta_table(&dir, state.as_ref()).await?)),
+            Some(RelationKind::Table) => Ok(Some(self.wh.delta_table(&dir).await?)),
             Some(RelationKind::View) => {
                 if let Ok(views) = self.wh.views.lock() {
                     if let Some(cached) = views.get(&dir) {
@@ -427,11 +451,17 @@ impl WarehouseSchema {
                 }
                 let stamp = view_stamp(&dir);
                 let def = read_view(&dir).map_err(df_err)?;
-                let state = state.ok_or_else(|| df_err("the engine is closed"))?;
+                let state = self
+                    .wh
+                    .session_state()
+                    .ok_or_else(|| df_err("the engine is closed"))?;
                 // What the plan is built from, read before planning: a change in between
                 // makes the entry stale at once rather than wrong.
                 let deps = self.wh.view_deps(&state, &def.sql, 0).map(|mut deps| {
                     deps.insert(0, Dep::View(dir.clone(), stamp));
+                    // Views that share views or tables under them list them once.
+                    let mut seen = std::collections::HashSet::new();
+                    deps.retain(|d| seen.insert(d.clone()));
                     deps
                 });
                 let plan = super::compat::plan_sql(&state, &def.sql)
@@ -443,8 +473,17 @@ impl WarehouseSchema {
                             e.strip_backtrace()
                         ))
                     })?;
+                // Small views are run once and their rows kept (see `view_result`).
+                let small = deps
+                    .as_deref()
+                    .and_then(|deps| self.wh.bytes_under(deps))
+                    .is_some_and(|b| b <= super::view_result::SMALL_INPUT_BYTES);
+                let kept = match small {
+                    true => super::view_result::compute(&state, &plan, &def.sql).await,
+                    false => None,
+                };
                 let provider: Arc<dyn TableProvider> =
-                    Arc::new(ViewTable::new(plan, Some(def.sql)));
+                    kept.unwrap_or_else(|| Arc::new(ViewTable::new(plan, Some(def.sql))));
                 if let Some(deps) = deps {
                     if let Ok(mut views) = self.wh.views.lock() {
                         views.insert(

@@ -24,6 +24,7 @@ pub mod catalog;
 pub(crate) mod compat;
 mod functions;
 mod seed;
+mod view_result;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ use crate::project::Project;
 use crate::testing::UnitTest;
 
 mod constraints;
+mod fused;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -627,21 +628,21 @@ struct TestRule {
     error_if: String,
     /// `\nlimit N`, or empty.
     limit: String,
+    limit_rows: Option<u64>,
 }
 
 impl TestRule {
     fn of(n: &Node) -> TestRule {
         let cfg = |k: &str, d: &str| get_str(&n.config, k).unwrap_or(d).to_string();
+        let limit_rows = n.config.get("limit").and_then(Json::as_u64);
         TestRule {
             fail_calc: cfg("fail_calc", "count(*)"),
             warn_if: cfg("warn_if", "!= 0"),
             error_if: cfg("error_if", "!= 0"),
-            limit: n
-                .config
-                .get("limit")
-                .and_then(Json::as_u64)
+            limit: limit_rows
                 .map(|l| format!("\nlimit {l}"))
                 .unwrap_or_default(),
+            limit_rows,
         }
     }
 
@@ -653,6 +654,7 @@ impl TestRule {
             warn_if,
             error_if,
             limit,
+            ..
         } = self;
         format!(
             "select {fail_calc} as failures, ({fail_calc}) {warn_if} as should_warn, ({fail_calc}) {error_if} as should_error \
@@ -770,23 +772,7 @@ async fn run_test_batch(engine: &Engine, tests: &[&Node]) -> Vec<Result<Outcome>
         .iter()
         .map(|n| n.compiled_code.clone().unwrap_or_default())
         .collect();
-    let query = rules
-        .iter()
-        .zip(&sqls)
-        .enumerate()
-        .map(|(i, (rule, sql))| {
-            format!(
-                "select {i} as weir_test_index, failures, should_warn, should_error from (\n{}\n) weir_test_{i}",
-                rule.check_sql(sql)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\nunion all\n");
-    let judged = match engine.query(&query).await {
-        Ok(batches) => judged_rows(&batches, tests.len()),
-        Err(_) => None,
-    };
-    let Some(judged) = judged else {
+    let Some(judged) = judge_batch(engine, &rules, &sqls).await else {
         let mut out = Vec::with_capacity(tests.len());
         for (n, sql) in tests.iter().zip(&sqls) {
             out.push(run_test(engine, n, sql).await);
@@ -799,6 +785,44 @@ async fn run_test_batch(engine: &Engine, tests: &[&Node]) -> Vec<Result<Outcome>
         out.push(test_outcome(engine, n, &sqls[i], &rules[i], failures, warn, error).await);
     }
     out
+}
+
+/// `(failures, should_warn, should_error)` of each test (rules and compiled SQL by index),
+/// from one query; `None` if that query fails.
+async fn judge_batch(
+    engine: &Engine,
+    rules: &[TestRule],
+    sqls: &[String],
+) -> Option<Vec<(u64, bool, bool)>> {
+    // Built-in tests on the same relation share one aggregate (see `fused`); the rest keep
+    // their own judging query.
+    let recognized: Vec<(usize, fused::Recognized)> = sqls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, sql)| fused::recognize(sql).map(|r| (i, r)))
+        .collect();
+    let groups = fused::group(recognized);
+    let in_group: BTreeSet<usize> = groups.iter().flat_map(|g| g.tests()).collect();
+    let query = groups
+        .iter()
+        .map(|g| g.branch_sql(rules))
+        .chain(
+            rules
+                .iter()
+                .zip(sqls)
+                .enumerate()
+                .filter(|(i, _)| !in_group.contains(i))
+                .map(|(i, (rule, sql))| {
+                    format!(
+                        "select {i} as weir_test_index, failures, should_warn, should_error from (\n{}\n) weir_test_{i}",
+                        rule.check_sql(sql)
+                    )
+                }),
+        )
+        .collect::<Vec<_>>()
+        .join("\nunion all\n");
+    let batches = engine.query(&query).await.ok()?;
+    judged_rows(&batches, sqls.len())
 }
 
 /// `(failures, should_warn, should_error)` per test index, if every test has its row.

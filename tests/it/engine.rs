@@ -721,3 +721,71 @@ async fn views_see_every_change_under_them() {
         "a table rewritten elsewhere"
     );
 }
+
+/// A view over small tables is run once and its rows kept: it still reads as a view (type,
+/// definition, schema), a view with a function that is not immutable is planned into every
+/// query instead, and a view that fails to run fails where it is read, with the engine's error.
+#[tokio::test]
+async fn small_view_results_are_kept_and_stay_views() {
+    use datafusion::datasource::TableType;
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    e.create_table_as(
+        "main",
+        "base",
+        "select 1 as id, 'x' as s union all select 2, '7'",
+        &[],
+    )
+    .await
+    .unwrap();
+    e.create_view("main", "kept", "select id * 10 as id10 from main.base")
+        .await
+        .unwrap();
+    e.create_view("main", "noisy", "select id, random() as r from main.base")
+        .await
+        .unwrap();
+    e.create_view(
+        "main",
+        "broken",
+        "select cast(s as int) as n from main.base",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        q(&e, "select id10 from main.kept order by 1").await,
+        ["10", "20"]
+    );
+    let provider = e.context().table_provider("main.kept").await.unwrap();
+    assert_eq!(provider.table_type(), TableType::View);
+    assert!(
+        provider.get_logical_plan().is_none(),
+        "kept rows, not a plan"
+    );
+    assert_eq!(
+        provider.get_table_definition(),
+        Some("select id * 10 as id10 from main.base")
+    );
+    assert_eq!(
+        q(
+            &e,
+            "select table_type from information_schema.tables where table_name = 'kept'"
+        )
+        .await,
+        ["VIEW"]
+    );
+    let noisy = e.context().table_provider("main.noisy").await.unwrap();
+    assert!(
+        noisy.get_logical_plan().is_some(),
+        "random() is planned each time"
+    );
+    let a = q(&e, "select r from main.noisy order by id").await;
+    let b = q(&e, "select r from main.noisy order by id").await;
+    assert_ne!(a, b, "random() runs again");
+    let err = e.query("select * from main.broken").await.unwrap_err();
+    assert!(err.to_string().contains("'x'"), "{err}");
+    e.create_table_as("main", "base", "select 1 as id, '5' as s", &[])
+        .await
+        .unwrap();
+    assert_eq!(q(&e, "select n from main.broken").await, ["5"]);
+    assert_eq!(q(&e, "select id10 from main.kept").await, ["10"]);
+}
