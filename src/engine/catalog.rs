@@ -4,7 +4,8 @@
 //! holding either a Delta table (`_delta_log/`) or a stored view (`_weir_view.json`, which wins
 //! when both exist, so that replacing one kind by the other is never seen half done). Nothing is
 //! cached but Delta table providers, reused while their log has no newer commit, and planned
-//! views, reused while their file and every table under them are unchanged: every lookup reads
+//! views (or, for small ones, their rows: see `view_result`), reused while their file and every
+//! table under them are unchanged: every lookup reads
 //! the directory, so relations created by this or another process are visible at once. Unquoted identifiers arrive lowercased from DataFusion; a directory whose
 //! name differs only in case is found too.
 
@@ -69,6 +70,8 @@ pub(crate) struct Warehouse {
     /// view file and, through every view under it, the log head of every table it reads.
     /// Reused while all of those are unchanged.
     views: Mutex<HashMap<PathBuf, CachedView>>,
+    /// Memory held by the kept rows of small views, in all.
+    kept_bytes: std::sync::atomic::AtomicUsize,
 }
 
 /// A Delta table provider, the log head it was read at, and the bytes of its data files.
@@ -78,6 +81,8 @@ type CachedTable = (LogHead, Arc<dyn TableProvider>, u64);
 struct CachedView {
     deps: Vec<Dep>,
     provider: Arc<dyn TableProvider>,
+    /// Memory held by kept rows (see `view_result`), 0 for a plan.
+    bytes: usize,
 }
 
 /// One input of a planned view, as it was when the view was planned.
@@ -151,6 +156,7 @@ impl Warehouse {
             memory: Mutex::new(HashMap::new()),
             tables: Mutex::new(HashMap::new()),
             views: Mutex::new(HashMap::new()),
+            kept_bytes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -474,25 +480,31 @@ impl WarehouseSchema {
                         ))
                     })?;
                 // Small views are run once and their rows kept (see `view_result`).
+                use std::sync::atomic::Ordering::Relaxed;
                 let small = deps
                     .as_deref()
                     .and_then(|deps| self.wh.bytes_under(deps))
-                    .is_some_and(|b| b <= super::view_result::SMALL_INPUT_BYTES);
+                    .is_some_and(|b| b <= super::view_result::SMALL_INPUT_BYTES)
+                    && self.wh.kept_bytes.load(Relaxed) < super::view_result::KEPT_BUDGET;
                 let kept = match small {
                     true => super::view_result::compute(&state, &plan, &def.sql).await,
                     false => None,
                 };
-                let provider: Arc<dyn TableProvider> =
-                    kept.unwrap_or_else(|| Arc::new(ViewTable::new(plan, Some(def.sql))));
+                let (provider, bytes): (Arc<dyn TableProvider>, usize) = match kept {
+                    Some(kept) => kept,
+                    None => (Arc::new(ViewTable::new(plan, Some(def.sql))), 0),
+                };
                 if let Some(deps) = deps {
                     if let Ok(mut views) = self.wh.views.lock() {
-                        views.insert(
-                            dir.clone(),
-                            CachedView {
-                                deps,
-                                provider: Arc::clone(&provider),
-                            },
-                        );
+                        self.wh.kept_bytes.fetch_add(bytes, Relaxed);
+                        let entry = CachedView {
+                            deps,
+                            provider: Arc::clone(&provider),
+                            bytes,
+                        };
+                        if let Some(old) = views.insert(dir.clone(), entry) {
+                            self.wh.kept_bytes.fetch_sub(old.bytes, Relaxed);
+                        }
                     }
                 }
                 Ok(Some(provider))

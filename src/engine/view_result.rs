@@ -10,7 +10,8 @@
 //! views, see `catalog`). The rows are exactly what the view returns; a view whose result would
 //! differ between queries (a function that is not immutable: `random()`, `now()`, ...) is not
 //! kept, nor one whose result is larger than [`MAX_RESULT_BYTES`] or that fails to run (the
-//! failure then shows where the view is read, as before).
+//! failure then shows where the view is read, as before); and none once the kept results hold
+//! [`KEPT_BUDGET`] in all.
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -32,6 +33,8 @@ use futures::StreamExt;
 pub const SMALL_INPUT_BYTES: u64 = 16 << 20;
 /// A kept result holds at most this much memory.
 pub const MAX_RESULT_BYTES: usize = 64 << 20;
+/// No more results are kept once those kept hold this much memory in all.
+pub const KEPT_BUDGET: usize = 512 << 20;
 
 /// A view whose rows were computed once: read like a table, reported as a view.
 #[derive(Debug)]
@@ -118,12 +121,13 @@ fn immutable(plan: &LogicalPlan) -> bool {
     ok
 }
 
-/// Run the view's plan and keep its rows, if it is immutable, runs, and fits.
+/// Run the view's plan and keep its rows, if it is immutable, runs, and fits: the provider and
+/// the memory it holds.
 pub async fn compute(
     state: &SessionState,
     plan: &LogicalPlan,
     definition: &str,
-) -> Option<Arc<dyn TableProvider>> {
+) -> Option<(Arc<dyn TableProvider>, usize)> {
     if !immutable(plan) {
         return None;
     }
@@ -141,8 +145,9 @@ pub async fn compute(
         batches.push(batch);
     }
     let rows = MemTable::try_new(schema, vec![batches]).ok()?;
-    Some(Arc::new(ViewResult {
+    let provider = Arc::new(ViewResult {
         rows,
         definition: definition.to_string(),
-    }))
+    });
+    Some((provider, size))
 }
