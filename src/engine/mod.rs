@@ -360,6 +360,42 @@ impl Engine {
         self.append_df(table, &dir, df, schema, name).await
     }
 
+    /// Rewrite the table's columns as `columns` (name and type, in order), in one overwrite
+    /// commit: existing columns converted (structs field by field, see [`conform`]), new ones
+    /// NULL, the table's other columns dropped. For `on_schema_change`.
+    pub async fn evolve_columns(
+        &self,
+        schema: &str,
+        name: &str,
+        columns: &[(String, DataType)],
+        partition_by: &[String],
+    ) -> Result<()> {
+        let quote = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+        let df = self
+            .plan_select(&format!("select * from {}.{}", quote(schema), quote(name)))
+            .await?;
+        let exprs: Vec<Expr> = columns
+            .iter()
+            .map(|(c, to)| {
+                match df
+                    .schema()
+                    .fields()
+                    .iter()
+                    .find(|f| f.name().eq_ignore_ascii_case(c))
+                {
+                    Some(f) => conform(unqualified(f.name()), f.data_type(), to).alias(c),
+                    None => cast(lit(ScalarValue::Null), to.clone()).alias(c),
+                }
+            })
+            .collect();
+        let df = df.select(exprs).map_err(sql_error)?;
+        let dir = self.prepare_dir(schema, name)?;
+        let table = self.load_table(&dir, schema, name).await?;
+        self.overwrite(table, &dir, df, partition_by, schema, name)
+            .await
+            .map(|_| ())
+    }
+
     /// MERGE on `unique_key`: target rows whose key matches a new row are updated (all
     /// columns, or only `update_columns`), the other new rows inserted, in one commit
     /// (deltalake's merge builder). Duplicate keys in the new data are an error naming the
@@ -1028,11 +1064,52 @@ fn align(df: DataFrame, target: &SchemaRef) -> Result<DataFrame> {
         .fields()
         .iter()
         .map(|f| match find_column(names.iter(), f.name()) {
-            Some(src) => cast(unqualified(&src), f.data_type().clone()).alias(f.name()),
+            Some(src) => {
+                let from = df
+                    .schema()
+                    .field_with_unqualified_name(&src)
+                    .map(|f| f.data_type().clone())
+                    .unwrap_or(DataType::Null);
+                conform(unqualified(&src), &from, f.data_type()).alias(f.name())
+            }
             None => cast(lit(ScalarValue::Null), f.data_type().clone()).alias(f.name()),
         })
         .collect();
     df.select(exprs).map_err(sql_error)
+}
+
+/// `expr` (of type `from`) converted to `to`: structs field by field, matched by name ignoring
+/// case (fields `to` has and `from` lacks are NULL, the others dropped), anything else by a
+/// cast. A plain cast of one struct to another would match fields by position.
+pub(crate) fn conform(expr: Expr, from: &DataType, to: &DataType) -> Expr {
+    match (from, to) {
+        _ if from == to => expr,
+        (DataType::Struct(from_fields), DataType::Struct(to_fields)) => {
+            let mut args = Vec::with_capacity(to_fields.len() * 2);
+            for f in to_fields {
+                args.push(lit(f.name().as_str()));
+                let src = from_fields
+                    .iter()
+                    .find(|s| s.name().eq_ignore_ascii_case(f.name()));
+                args.push(match src {
+                    Some(s) => conform(
+                        datafusion::functions::core::expr_fn::get_field(
+                            expr.clone(),
+                            s.name().as_str(),
+                        ),
+                        s.data_type(),
+                        f.data_type(),
+                    ),
+                    None => cast(lit(ScalarValue::Null), f.data_type().clone()),
+                });
+            }
+            // A NULL struct stays NULL rather than becoming a struct of NULLs.
+            datafusion::logical_expr::when(expr.is_null(), cast(lit(ScalarValue::Null), to.clone()))
+                .otherwise(datafusion::functions::core::expr_fn::named_struct(args))
+                .unwrap_or_else(|_| cast(lit(ScalarValue::Null), to.clone()))
+        }
+        _ => cast(expr, to.clone()),
+    }
 }
 
 /// `replaceWhere` predicate matching the partition value tuples in `values`.

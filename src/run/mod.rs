@@ -20,6 +20,8 @@ use crate::testing::UnitTest;
 
 mod constraints;
 mod fused;
+mod schema_change;
+use schema_change::check_schema_change;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -1084,66 +1086,6 @@ async fn check_contract(engine: &Engine, n: &Node, sql: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `on_schema_change` for an incremental run: `ignore` (new columns are dropped, missing ones
-/// become NULL), `fail` (error), `append_new_columns` (the table gains the new columns, NULL in
-/// existing rows) and `sync_all_columns` (also drops the columns the query no longer returns).
-/// Evolving the table is a rewrite committed before the incremental step; type changes of
-/// existing columns are refused.
-async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) -> Result<()> {
-    let mode = get_str(&n.config, "on_schema_change").unwrap_or("ignore");
-    if mode == "ignore" {
-        return Ok(());
-    }
-    let existing = engine.columns(&n.schema, &n.alias).await?;
-    let incoming = engine.schema_of(sql).await?;
-    let lower = |s: &str| s.to_lowercase();
-    let added: Vec<_> = incoming
-        .fields()
-        .iter()
-        .filter(|f| !existing.iter().any(|(c, _)| lower(c) == lower(f.name())))
-        .cloned()
-        .collect();
-    let removed: Vec<String> = existing
-        .iter()
-        .filter(|(c, _)| {
-            !incoming
-                .fields()
-                .iter()
-                .any(|f| lower(f.name()) == lower(c))
-        })
-        .map(|(c, _)| c.clone())
-        .collect();
-    if added.is_empty() && (removed.is_empty() || mode == "append_new_columns") {
-        return Ok(());
-    }
-    let names = |v: Vec<&str>| v.join(", ");
-    let what = format!(
-        "new columns: [{}]; missing columns: [{}]",
-        names(added.iter().map(|f| f.name().as_str()).collect()),
-        names(removed.iter().map(String::as_str).collect())
-    );
-    match mode {
-        "fail" => Err(Diagnostic::error("E524", format!("the columns of incremental model '{}' changed ({what}) and on_schema_change is 'fail'", n.name))
-            .help("run with --full-refresh to rebuild the table, or set on_schema_change to 'append_new_columns' or 'ignore'")
-            .into()),
-        "append_new_columns" | "sync_all_columns" => {
-            let quote = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
-            let mut cols: Vec<String> = existing
-                .iter()
-                .filter(|(c, _)| mode == "append_new_columns" || !removed.contains(c))
-                .map(|(c, _)| quote(c))
-                .collect();
-            cols.extend(added.iter().map(|f| format!("cast(null as {}) as {}", crate::engine::sql_type(f.data_type()), quote(f.name()))));
-            let rewrite = format!("select {} from {}.{}", cols.join(", "), quote(&n.schema), quote(&n.alias));
-            engine.create_table_as(&n.schema, &n.alias, &rewrite, &partition_columns(n)).await?;
-            Ok(())
-        }
-        other => Err(Diagnostic::error("E524", format!("model '{}': unknown on_schema_change '{other}'", n.name))
-            .help("use ignore, fail, append_new_columns or sync_all_columns")
-            .into()),
-    }
 }
 
 /// A snapshot (type-2 history, dbt's `timestamp` and `check` strategies): the first run copies

@@ -1012,3 +1012,95 @@ fn a_failing_on_run_end_hook_keeps_run_results() {
     let results: serde_json::Value = serde_json::from_str(&results).unwrap();
     assert_eq!(results["results"].as_array().map(Vec::len), Some(3));
 }
+
+/// `on_schema_change: sync_all_columns` widens types where no value is lost, also inside
+/// structs, and adds new struct fields (`append_new_columns` too); a change that could lose
+/// values is an error that leaves the table as it was.
+#[test]
+fn schema_changes_widen_types_and_evolve_structs() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    let d = dir.to_str().unwrap();
+    let model = |mode: &str| {
+        format!(
+            "{{{{ config(materialized='incremental', on_schema_change='{mode}') }}}}\n\
+             {{% if var('v') == 1 %}}\n\
+             select 1 as id, cast(1 as int) as n, named_struct('a', cast(1 as int), 'b', 'x') as s\n\
+             {{% elif var('v') == 2 %}}\n\
+             select 2 as id, cast(3000000000 as bigint) as n, \
+             named_struct('b', 'y', 'c', true, 'a', cast(5000000000 as bigint)) as s\n\
+             {{% else %}}\n\
+             select 3 as id, 'text' as n, named_struct('a', cast(3 as int), 'b', 'z') as s\n\
+             {{% endif %}}\n"
+        )
+    };
+    std::fs::write(dir.join("models/evolving.sql"), model("sync_all_columns")).unwrap();
+    std::fs::write(
+        dir.join("models/appending.sql"),
+        model("append_new_columns"),
+    )
+    .unwrap();
+    let run = |v: u32| {
+        weir(
+            &[
+                "run",
+                "--project-dir",
+                d,
+                "-s",
+                "evolving",
+                "appending",
+                "--vars",
+                &format!("{{v: {v}}}"),
+            ],
+            dir,
+        )
+    };
+    let first = run(1);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let second = run(2);
+    let wh = dir.join("warehouse");
+    // sync_all_columns: n and s.a widened to bigint, s gains c.
+    assert_eq!(second.code, 1, "{}\n{}", second.stdout, second.stderr);
+    assert_eq!(
+        count(&wh, "select sum(n) from main.evolving"),
+        3_000_000_001
+    );
+    assert_eq!(
+        count(&wh, "select sum(s['a']) from main.evolving"),
+        5_000_000_001
+    );
+    assert_eq!(
+        count(
+            &wh,
+            "select count(*) from main.evolving where (id = 1 and s['c'] is null and s['b'] = 'x') \
+             or (id = 2 and s['c'] and s['b'] = 'y')"
+        ),
+        2
+    );
+    // append_new_columns: s gains c, but the types stay, so 3000000000 does not fit in int.
+    let out = format!("{}{}", second.stdout, second.stderr);
+    assert!(
+        out.contains("ERROR creating incremental model main.appending")
+            && out.contains("Can't cast value 3000000000 to type Int32"),
+        "{out}"
+    );
+    assert_eq!(
+        count(
+            &wh,
+            "select count(*) from main.appending where s['c'] is null"
+        ),
+        1
+    );
+    let third = run(3);
+    assert_eq!(third.code, 1, "{}\n{}", third.stdout, third.stderr);
+    let out = format!("{}{}", third.stdout, third.stderr);
+    assert!(
+        out.contains("E524") && out.contains("n: Int64 -> Utf8"),
+        "{out}"
+    );
+    assert_eq!(
+        count(&wh, "select count(*) from main.evolving"),
+        2,
+        "unchanged"
+    );
+}
