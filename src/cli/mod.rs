@@ -310,6 +310,19 @@ pub(crate) fn print_warnings(warnings: &[Diagnostic], quiet: bool) {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::jinja::set_which(match &cli.command {
+        Command::Compile(_) => "compile",
+        Command::Parse(_) => "parse",
+        Command::Ls(_) => "list",
+        Command::Clean(_) => "clean",
+        Command::Seed(_) => "seed",
+        Command::Run(_) => "run",
+        Command::Test(_) => "test",
+        Command::Build(_) => "build",
+        Command::Show(_) => "show",
+        Command::Sql(_) => "sql",
+        Command::Source { .. } => "freshness",
+    });
     match cli.command {
         Command::Compile(args) => cmd_compile(&args),
         Command::Parse(args) => {

@@ -56,6 +56,15 @@ pub struct Jinja {
     pub warnings: Arc<Mutex<Vec<String>>>,
 }
 
+/// The command this process runs, as dbt's `flags.WHICH` names it (`run`, `build`, `test`,
+/// ...); `compile` until the CLI says otherwise.
+static WHICH: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Set `flags.WHICH` for this process (once; later calls are ignored).
+pub fn set_which(command: &'static str) {
+    let _ = WHICH.set(command);
+}
+
 /// Project-wide inputs to the context that the caller decides.
 pub struct JinjaInputs {
     pub invocation_id: String,
@@ -214,7 +223,7 @@ impl Jinja {
             "flags".into(),
             Value::from_iter([
                 ("FULL_REFRESH", Value::from(inputs.full_refresh)),
-                ("WHICH", Value::from("compile")),
+                ("WHICH", Value::from(*WHICH.get().unwrap_or(&"compile"))),
             ]),
         );
         let warehouse = inputs.warehouse.clone();

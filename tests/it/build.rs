@@ -548,7 +548,8 @@ fn full_refresh_false_keeps_the_table() {
         "{{ config(materialized='incremental', full_refresh=false) }}\n\
          select loan_id, {{ 'true' if is_incremental() else 'false' }} as incremental_run, \
          {{ 'true' if flags.FULL_REFRESH else 'false' }} as flag_full_refresh, \
-         {{ 'true' if should_full_refresh() else 'false' }} as model_full_refresh \
+         {{ 'true' if should_full_refresh() else 'false' }} as model_full_refresh, \
+         '{{ flags.WHICH }}' as which \
          from {{ ref('stg_loans') }}\n",
     )
     .unwrap();
@@ -579,6 +580,14 @@ fn full_refresh_false_keeps_the_table() {
     assert_eq!(
         count(&wh, "select count(*) from main.loans_kept"),
         2 * loans
+    );
+    assert_eq!(
+        count(
+            &wh,
+            "select count(*) from main.loans_kept where which = 'build' and not incremental_run"
+        ),
+        loans,
+        "flags.WHICH names the command"
     );
 }
 
