@@ -141,7 +141,18 @@ impl Engine {
             std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
         }
 
-        let mut config = SessionConfig::new()
+        // DataFusion's own settings can be tuned with `DATAFUSION_*` environment variables
+        // (e.g. `DATAFUSION_EXECUTION_BATCH_SIZE`), as in DataFusion's CLI.
+        let base = SessionConfig::from_env().map_err(|e| {
+            Error::from(Diagnostic::error(
+                codes::SQL,
+                format!(
+                    "a DATAFUSION_* environment variable is not valid: {}",
+                    e.strip_backtrace()
+                ),
+            ))
+        })?;
+        let mut config = base
             .with_default_catalog_and_schema(database, default_schema)
             .with_information_schema(true);
         // Partitions per query (default: the number of CPUs); for measuring, and for runs of

@@ -336,9 +336,9 @@ mod tests {
                 .create_table_as(
                     "main",
                     "t",
-                    "select * from (values (1, 'a', 10), (1, 'b', 11), (2, null, 12), \
-                     (null, 'c', 12), (null, 'z', 13), (3, 'a', 14), (3, 'y', 14), (3, 'a', null)) \
-                     as v(id, status, k)",
+                    "select * from (values (1, 'a', 10, 1.5), (1, 'b', 11, 1.5), (2, null, 12, null), \
+                     (null, 'c', 12, 2.0), (null, 'z', 13, 3.0), (3, 'a', 14, 4.0), (3, 'y', 14, 5.0), \
+                     (3, 'a', null, 6.0)) as v(id, status, k, \"F\")",
                     &[],
                 )
                 .await
@@ -359,6 +359,8 @@ mod tests {
                 sqls.push(not_null_sql("k", m));
                 sqls.push(accepted_values_sql("status", m, "'a','b'"));
                 sqls.push(accepted_values_sql("k", m, "10,11,12"));
+                sqls.push(unique_sql("\"F\"", m));
+                sqls.push(not_null_sql("\"F\"", m));
             }
             let rule = |i: usize| TestRule {
                 fail_calc: "count(*)".into(),
@@ -386,26 +388,61 @@ mod tests {
                 .filter_map(|(i, s)| recognize(s).map(|r| (i, r)))
                 .collect();
             assert_eq!(recognized.len(), sqls.len());
+            let natively = crate::run::native::judge(&engine, &rules, &recognized).await;
+            assert_eq!(natively.len(), 12, "unique/not_null on t and e, but unique(F), a float");
             let groups = group(recognized);
-            assert_eq!(
-                groups.len(),
-                6,
-                "per relation: unique(id) with the not_null tests, and the accepted_values pair"
-            );
-            let fused = judge_batch(&engine, &rules, &sqls)
+            assert_eq!(groups.len(), 6, "{groups:?}");
+            // Each fused group's SQL (what runs when a test cannot be counted natively).
+            let mut via_sql = vec![None; sqls.len()];
+            for g in &groups {
+                let rows = engine
+                    .query(&g.branch_sql(&rules))
+                    .await
+                    .expect("a fused group runs");
+                let mine: Vec<usize> = g.tests().collect();
+                let done: Vec<Option<(u64, bool, bool)>> = (0..sqls.len())
+                    .map(|i| (!mine.contains(&i)).then_some((0, false, false)))
+                    .collect();
+                for (i, row) in crate::run::judged_rows(&rows, sqls.len(), &done).unwrap() {
+                    via_sql[i] = Some(row);
+                }
+            }
+            assert_eq!(via_sql.iter().flatten().count(), 21);
+            let batch = judge_batch(&engine, &rules, &sqls)
                 .await
-                .expect("fused batch runs");
+                .expect("the batch runs");
             let mut failing = 0;
             for (i, (rule, sql)) in rules.iter().zip(&sqls).enumerate() {
-                let alone = judge_batch(
-                    &engine,
-                    std::slice::from_ref(rule),
-                    std::slice::from_ref(sql),
+                // The test's own judging query, as it runs alone.
+                let rows = engine
+                    .query(&rule.check_sql(sql))
+                    .await
+                    .expect("runs alone");
+                let alone = crate::run::judged_rows(
+                    &rows
+                        .iter()
+                        .map(|b| {
+                            let index = std::sync::Arc::new(
+                                datafusion::arrow::array::Int64Array::from(vec![0i64; b.num_rows()]),
+                            ) as datafusion::arrow::array::ArrayRef;
+                            let mut cols = vec![index];
+                            cols.extend(b.columns().iter().cloned());
+                            datafusion::arrow::record_batch::RecordBatch::try_from_iter(
+                                cols.into_iter().enumerate().map(|(k, c)| (format!("c{k}"), c)),
+                            )
+                            .unwrap()
+                        })
+                        .collect::<Vec<_>>(),
+                    1,
+                    &[None],
                 )
-                .await
-                .expect("single test runs");
-                assert_eq!(fused[i], alone[0], "test {i}:\n{sql}");
-                failing += usize::from(alone[0].0 > 0);
+                .expect("one row")[0]
+                    .1;
+                assert_eq!(batch[i], alone, "test {i}:\n{sql}");
+                if let Some(fused) = via_sql[i] {
+                    assert_eq!(fused, alone, "fused test {i}:\n{sql}");
+                }
+                failing += usize::from(alone.0 > 0);
             }
             assert!(failing >= 10, "the data must make tests fail ({failing})");
         });

@@ -20,6 +20,7 @@ use crate::testing::UnitTest;
 
 mod constraints;
 mod fused;
+mod native;
 mod schema_change;
 use schema_change::check_schema_change;
 
@@ -803,6 +804,15 @@ async fn judge_batch(
         .enumerate()
         .filter_map(|(i, sql)| fused::recognize(sql).map(|r| (i, r)))
         .collect();
+    // `unique` / `not_null` on a plain relation: counted from a scan, without SQL.
+    let mut judged: Vec<Option<(u64, bool, bool)>> = vec![None; sqls.len()];
+    for (i, outcome) in native::judge(engine, rules, &recognized).await {
+        judged[i] = Some(outcome);
+    }
+    let recognized: Vec<(usize, fused::Recognized)> = recognized
+        .into_iter()
+        .filter(|(i, _)| judged[*i].is_none())
+        .collect();
     let groups = fused::group(recognized);
     let in_group: BTreeSet<usize> = groups.iter().flat_map(|g| g.tests()).collect();
     let query = groups
@@ -813,7 +823,7 @@ async fn judge_batch(
                 .iter()
                 .zip(sqls)
                 .enumerate()
-                .filter(|(i, _)| !in_group.contains(i))
+                .filter(|(i, _)| !in_group.contains(i) && judged[*i].is_none())
                 .map(|(i, (rule, sql))| {
                     format!(
                         "select {i} as weir_test_index, failures, should_warn, should_error from (\n{}\n) weir_test_{i}",
@@ -823,15 +833,25 @@ async fn judge_batch(
         )
         .collect::<Vec<_>>()
         .join("\nunion all\n");
-    let batches = engine.query(&query).await.ok()?;
-    judged_rows(&batches, sqls.len())
+    if !query.is_empty() {
+        let batches = engine.query(&query).await.ok()?;
+        let rows = judged_rows(&batches, sqls.len(), &judged)?;
+        for (i, row) in rows {
+            judged[i] = Some(row);
+        }
+    }
+    judged.into_iter().collect()
 }
+
+/// A judged data test: `(failures, should_warn, should_error)`.
+type Judged = (u64, bool, bool);
 
 /// `(failures, should_warn, should_error)` per test index, if every test has its row.
 fn judged_rows(
     batches: &[datafusion::arrow::record_batch::RecordBatch],
     count: usize,
-) -> Option<Vec<(u64, bool, bool)>> {
+    done: &[Option<(u64, bool, bool)>],
+) -> Option<Vec<(usize, Judged)>> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::{DataType, Int64Type};
@@ -856,7 +876,16 @@ fn judged_rows(
             *out.get_mut(i)? = Some((f, flag(2, row), flag(3, row)));
         }
     }
-    out.into_iter().collect()
+    // Every test not judged before has its row.
+    let mut rows = Vec::new();
+    for (i, row) in out.into_iter().enumerate() {
+        match (row, done.get(i).copied().flatten()) {
+            (Some(row), None) => rows.push((i, row)),
+            (None, Some(_)) => {}
+            _ => return None,
+        }
+    }
+    Some(rows)
 }
 
 fn first_u64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Option<u64> {

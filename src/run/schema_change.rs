@@ -23,11 +23,41 @@ use crate::engine::Engine;
 use crate::parse::Node;
 use crate::project::config::get_str;
 
-/// The same type for a warehouse table: string flavours are one type.
-fn same(a: &DataType, b: &DataType) -> bool {
+/// A type as a Delta table stores it: one string type, one binary type, dictionary encoding
+/// (how partition columns are read) and timestamp units (Delta keeps microseconds) dropped.
+fn stored(t: &DataType) -> DataType {
+    use datafusion::arrow::datatypes::TimeUnit;
     use DataType::*;
-    let s = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
-    a == b || (s(a) && s(b))
+    match t {
+        Dictionary(_, v) => stored(v),
+        Utf8 | LargeUtf8 | Utf8View => Utf8,
+        Binary | LargeBinary | BinaryView => Binary,
+        Timestamp(_, tz) => Timestamp(TimeUnit::Microsecond, tz.as_ref().map(|_| "UTC".into())),
+        Date64 => Date32,
+        Struct(fields) => Struct(Fields::from(
+            fields
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(stored(f.data_type()))
+                        .with_nullable(true)
+                })
+                .collect::<Vec<_>>(),
+        )),
+        List(f) | LargeList(f) => List(Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(stored(f.data_type()))
+                .with_nullable(true),
+        )),
+        other => other.clone(),
+    }
+}
+
+/// The same type for a warehouse table (see [`stored`]).
+fn same(a: &DataType, b: &DataType) -> bool {
+    a == b || stored(a) == stored(b)
 }
 
 fn int_bits(t: &DataType) -> Option<(bool, u32)> {
@@ -61,6 +91,7 @@ fn wider(a: &DataType, b: &DataType) -> Option<DataType> {
     if same(a, b) {
         return Some(a.clone());
     }
+    let (a, b) = (&stored(a), &stored(b));
     if let (Some((sa, ba)), Some((sb, bb))) = (int_bits(a), int_bits(b)) {
         return match (sa, sb) {
             (true, true) | (false, false) => Some(if ba >= bb { a.clone() } else { b.clone() }),
@@ -283,10 +314,13 @@ pub(super) async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) ->
         && existing
             .iter()
             .zip(&target)
-            .all(|((a, ta), (b, tb))| a == b && ta == tb)
+            .all(|((a, ta), (b, tb))| a == b && same(ta, tb))
     {
         return Ok(());
     }
+    // Written as Delta stores them (a partition column reads back dictionary-encoded).
+    let target: Vec<(String, DataType)> =
+        target.into_iter().map(|(c, t)| (c, stored(&t))).collect();
     engine
         .evolve_columns(&n.schema, &n.alias, &target, &super::partition_columns(n))
         .await
@@ -324,6 +358,17 @@ mod tests {
         );
         assert_eq!(wider(&Decimal128(5, 2), &Int32), Some(Decimal128(12, 2)));
         assert_eq!(wider(&Utf8, &Utf8View), Some(Utf8));
+        let dict = Dictionary(Box::new(UInt16), Box::new(Utf8));
+        assert!(same(&dict, &Utf8View), "a partition column read back");
+        use datafusion::arrow::datatypes::TimeUnit::{Microsecond, Nanosecond};
+        assert!(same(
+            &Timestamp(Microsecond, None),
+            &Timestamp(Nanosecond, None)
+        ));
+        assert!(!same(
+            &Timestamp(Microsecond, None),
+            &Timestamp(Microsecond, Some("UTC".into()))
+        ));
         assert_eq!(wider(&Utf8, &Int32), None);
         assert_eq!(
             wider(
