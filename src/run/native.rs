@@ -149,9 +149,19 @@ pub(super) async fn judge(
             None => by_model.push((&r.model, vec![(*i, unique, column)])),
         }
     }
+    // Relations are opened and scanned a few at a time, so one waiting on storage does not
+    // hold the others up.
+    let mut counted = Vec::with_capacity(by_model.len());
+    for chunk in by_model.chunks(4) {
+        let mut scans = Vec::with_capacity(chunk.len());
+        for (model, checks) in chunk {
+            scans.push(count(engine, model, checks));
+        }
+        counted.extend(futures::future::join_all(scans).await);
+    }
     let mut out = Vec::new();
-    for (model, checks) in by_model {
-        if let Some(counts) = count(engine, model, &checks).await {
+    for ((_, checks), counts) in by_model.iter().zip(counted) {
+        if let Some(counts) = counts {
             for ((i, _, _), failures) in checks.iter().zip(counts) {
                 let Some(failures) = failures else { continue };
                 let rule = &rules[*i];
