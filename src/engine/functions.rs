@@ -9,12 +9,13 @@
 //! DataFusion already has `nvl`, `ifnull`, `nvl2` and `coalesce`.
 //!
 //! Ours: `iff(cond, a, b)` (Snowflake; simplified to `CASE`, so only the chosen branch is
-//! evaluated) and the aggregate `count_if(cond)` (Snowflake, DuckDB, Spark).
+//! evaluated), `hash(x, ...)` (a stable signed 64-bit hash) and the aggregate `count_if(cond)`
+//! (Snowflake, DuckDB, Spark).
 
 use std::any::Any;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use datafusion::arrow::compute::kernels::zip::zip;
 use datafusion::arrow::compute::prep_null_mask_filter;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
@@ -64,10 +65,84 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
     if !state.scalar_functions().contains_key("iff") {
         state.register_udf(Arc::new(ScalarUDF::new_from_impl(Iff::new())))?;
     }
+    if !state.scalar_functions().contains_key("hash") {
+        state.register_udf(Arc::new(ScalarUDF::new_from_impl(Hash64::new())))?;
+    }
     if !state.aggregate_functions().contains_key("count_if") {
         state.register_udaf(Arc::new(AggregateUDF::new_from_impl(CountIf::new())))?;
     }
     Ok(())
+}
+
+/// `hash(x, ...)`: a signed 64-bit hash of one or more values, the same in every run and on
+/// every machine: FNV-1a over each value's text (NULL hashes as a marker of its own), the
+/// values separated. Warehouses each have their own `hash` (DuckDB's, Snowflake's and Spark's
+/// values all differ), so this gives weir's values, for bucketing and keys.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Hash64 {
+    signature: Signature,
+}
+
+impl Hash64 {
+    fn new() -> Self {
+        Hash64 {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Hash64 {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        "hash"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        fn feed(h: &mut u64, bytes: &[u8]) {
+            for b in bytes {
+                *h ^= u64::from(*b);
+                *h = h.wrapping_mul(PRIME);
+            }
+        }
+        let rows = args.number_rows;
+        let texts: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| {
+                let array = a.to_array(rows)?;
+                Ok(datafusion::arrow::compute::cast(&array, &DataType::Utf8)?)
+            })
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(rows);
+        for r in 0..rows {
+            let mut h = OFFSET;
+            for t in &texts {
+                let t = t.as_string::<i32>();
+                if t.is_null(r) {
+                    feed(&mut h, &[0xff, 0x00]);
+                } else {
+                    feed(&mut h, &[0x01]);
+                    feed(&mut h, t.value(r).as_bytes());
+                }
+                feed(&mut h, &[0x1f]);
+            }
+            out.push(h as i64);
+        }
+        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out))))
+    }
 }
 
 /// `iff(cond, a, b)`: `a` when `cond` is true, else `b` (a NULL condition picks `b`).

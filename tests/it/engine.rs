@@ -564,6 +564,17 @@ async fn warehouse_sql_functions() {
         .await,
         ["x|2024-02-01|ab"]
     );
+    // hash(): stable values (FNV-1a of the text; a change here changes users' keys), distinct
+    // for distinct inputs, NULL hashed as its own value, several arguments.
+    assert_eq!(
+        q(
+            &e,
+            "select hash('a'), hash(1) = hash('1'), hash(null) = hash(''), \
+             hash('a', 'b') = hash('ab'), count(distinct hash(id, name)) from orders"
+        )
+        .await,
+        ["-3381167475385802792|true|false|false|3"]
+    );
 }
 
 #[tokio::test]
