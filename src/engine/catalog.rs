@@ -346,11 +346,14 @@ pub(crate) async fn delta_provider(
     let url = dir_url(dir).map_err(df_err)?;
     // Loaded with its file list: the provider's scans start from it instead of replaying
     // the log from storage at every scan (a query may scan the same table many times).
+    let cannot_open = |e: deltalake::DeltaTableError| {
+        df_err(format!("cannot open Delta table {}: {e}", dir.display()))
+    };
     let table = DeltaTableBuilder::from_url(url)
-        .map_err(|e| df_err(format!("cannot open Delta table {}: {e}", dir.display())))?
+        .map_err(cannot_open)?
         .load()
         .await
-        .map_err(|e| df_err(format!("cannot open Delta table {}: {e}", dir.display())))?;
+        .map_err(cannot_open)?;
     let mut builder = table.table_provider();
     if let Some(state) = state {
         table

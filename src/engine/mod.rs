@@ -372,8 +372,8 @@ impl Engine {
     }
 
     /// Rewrite the table's columns as `columns` (name and type, in order), in one overwrite
-    /// commit: existing columns converted (structs field by field, see [`conform`]), new ones
-    /// NULL, the table's other columns dropped. For `on_schema_change`.
+    /// commit, shaped as new data is (see [`align`]): existing columns converted (structs field
+    /// by field), new ones NULL, the table's other columns dropped. For `on_schema_change`.
     pub async fn evolve_columns(
         &self,
         schema: &str,
@@ -381,25 +381,20 @@ impl Engine {
         columns: &[(String, DataType)],
         partition_by: &[String],
     ) -> Result<()> {
-        let quote = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
         let df = self
-            .plan_select(&format!("select * from {}.{}", quote(schema), quote(name)))
+            .plan_select(&format!(
+                "select * from {}.{}",
+                seed::quote_ident(schema),
+                seed::quote_ident(name)
+            ))
             .await?;
-        let exprs: Vec<Expr> = columns
-            .iter()
-            .map(|(c, to)| {
-                match df
-                    .schema()
-                    .fields()
-                    .iter()
-                    .find(|f| f.name().eq_ignore_ascii_case(c))
-                {
-                    Some(f) => conform(unqualified(f.name()), f.data_type(), to).alias(c),
-                    None => cast(lit(ScalarValue::Null), to.clone()).alias(c),
-                }
-            })
-            .collect();
-        let df = df.select(exprs).map_err(sql_error)?;
+        let target = Arc::new(datafusion::arrow::datatypes::Schema::new(
+            columns
+                .iter()
+                .map(|(c, t)| datafusion::arrow::datatypes::Field::new(c, t.clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let df = align(df, &target)?;
         let dir = self.prepare_dir(schema, name)?;
         let table = self.load_table(&dir, schema, name).await?;
         self.overwrite(table, &dir, df, partition_by, schema, name)
@@ -1115,9 +1110,16 @@ pub(crate) fn conform(expr: Expr, from: &DataType, to: &DataType) -> Expr {
                 });
             }
             // A NULL struct stays NULL rather than becoming a struct of NULLs.
-            datafusion::logical_expr::when(expr.is_null(), cast(lit(ScalarValue::Null), to.clone()))
-                .otherwise(datafusion::functions::core::expr_fn::named_struct(args))
-                .unwrap_or_else(|_| cast(lit(ScalarValue::Null), to.clone()))
+            Expr::Case(datafusion::logical_expr::expr::Case {
+                expr: None,
+                when_then_expr: vec![(
+                    Box::new(expr.is_null()),
+                    Box::new(cast(lit(ScalarValue::Null), to.clone())),
+                )],
+                else_expr: Some(Box::new(
+                    datafusion::functions::core::expr_fn::named_struct(args),
+                )),
+            })
         }
         _ => cast(expr, to.clone()),
     }

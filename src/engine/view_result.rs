@@ -91,34 +91,22 @@ impl TableProvider for ViewResult {
 
 /// Every function in the plan (and its subqueries) gives the same result for the same input.
 fn immutable(plan: &LogicalPlan) -> bool {
-    let mut ok = true;
+    let mut volatile = false;
     let _ = plan.apply_with_subqueries(|node| {
-        let _ = node.apply_expressions(|e| {
-            let _ = e.apply(|e| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
                 if let Expr::ScalarFunction(f) = e {
-                    if f.func.signature().volatility != Volatility::Immutable {
-                        ok = false;
-                    }
+                    volatile |= f.func.signature().volatility != Volatility::Immutable;
                 }
-                Ok(if ok {
-                    TreeNodeRecursion::Continue
-                } else {
+                Ok(if volatile {
                     TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
                 })
-            });
-            Ok(if ok {
-                TreeNodeRecursion::Continue
-            } else {
-                TreeNodeRecursion::Stop
             })
-        });
-        Ok(if ok {
-            TreeNodeRecursion::Continue
-        } else {
-            TreeNodeRecursion::Stop
         })
     });
-    ok
+    !volatile
 }
 
 /// Run the view's plan and keep its rows, if it is immutable, runs, and fits: the provider and

@@ -135,6 +135,18 @@ impl Node {
                 },
             )
     }
+    /// `partition_by` as dbt's dict form (`{field: x}` / `{fields: [...]}`) or a plain list.
+    pub fn partition_columns(&self) -> Vec<String> {
+        use crate::project::config::as_string_list;
+        match self.config.get("partition_by") {
+            Some(Json::Object(m)) => m
+                .get("field")
+                .or_else(|| m.get("fields"))
+                .map(|v| as_string_list(Some(v)))
+                .unwrap_or_default(),
+            other => as_string_list(other),
+        }
+    }
     pub fn is_ephemeral(&self) -> bool {
         self.resource_type == ResourceType::Model && self.materialized() == "ephemeral"
     }

@@ -120,20 +120,11 @@ fn recognize_accepted_values(sql: &str) -> Option<Recognized> {
 }
 
 /// One fused query: the batch indexes of its tests, in the order of its `weir_f<k>` columns.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Group {
     model: String,
     unique: Option<(usize, String)>,
     others: Vec<(usize, Check)>,
-}
-
-impl Group {
-    pub fn tests(&self) -> impl Iterator<Item = usize> + '_ {
-        self.unique
-            .iter()
-            .map(|(i, _)| *i)
-            .chain(self.others.iter().map(|(i, _)| *i))
-    }
 }
 
 /// Group recognized tests (`(batch index, recognized)`) by relation: each `unique` test opens a
@@ -172,11 +163,19 @@ pub(super) fn group(tests: Vec<(usize, Recognized)>) -> Vec<Group> {
 }
 
 impl Group {
+    /// The batch indexes of the group's tests.
+    pub fn tests(&self) -> impl Iterator<Item = usize> + '_ {
+        self.unique
+            .iter()
+            .map(|(i, _)| *i)
+            .chain(self.others.iter().map(|(i, _)| *i))
+    }
+
     /// A `union all` branch giving `weir_test_index, failures, should_warn, should_error` for
     /// each test of the group, from one aggregate over the relation. `rules` are indexed by
     /// batch index. Each test's `limit` caps its count as `limit` caps the rows it counts.
     pub fn branch_sql(&self, rules: &[TestRule]) -> String {
-        let capped = |i: usize, expr: String| match rules[i].limit_rows {
+        let capped = |i: usize, expr: String| match rules[i].limit {
             Some(n) => format!("least({expr}, {n})"),
             None => expr,
         };
@@ -374,12 +373,7 @@ mod tests {
                 } else {
                     "!= 0".into()
                 },
-                limit: if i % 5 == 0 {
-                    "\nlimit 1".into()
-                } else {
-                    String::new()
-                },
-                limit_rows: (i % 5 == 0).then_some(1),
+                limit: (i % 5 == 0).then_some(1),
             };
             let rules: Vec<TestRule> = (0..sqls.len()).map(rule).collect();
             let recognized: Vec<_> = sqls

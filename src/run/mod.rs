@@ -629,24 +629,26 @@ struct TestRule {
     fail_calc: String,
     warn_if: String,
     error_if: String,
-    /// `\nlimit N`, or empty.
-    limit: String,
-    limit_rows: Option<u64>,
+    /// The `limit` config: at most this many failing rows are counted (and stored).
+    limit: Option<u64>,
 }
 
 impl TestRule {
     fn of(n: &Node) -> TestRule {
         let cfg = |k: &str, d: &str| get_str(&n.config, k).unwrap_or(d).to_string();
-        let limit_rows = n.config.get("limit").and_then(Json::as_u64);
         TestRule {
             fail_calc: cfg("fail_calc", "count(*)"),
             warn_if: cfg("warn_if", "!= 0"),
             error_if: cfg("error_if", "!= 0"),
-            limit: limit_rows
-                .map(|l| format!("\nlimit {l}"))
-                .unwrap_or_default(),
-            limit_rows,
+            limit: n.config.get("limit").and_then(Json::as_u64),
         }
+    }
+
+    /// `\nlimit N`, or empty.
+    fn limit_sql(&self) -> String {
+        self.limit
+            .map(|l| format!("\nlimit {l}"))
+            .unwrap_or_default()
     }
 
     /// The query that judges the test: one row of `failures, should_warn, should_error`, as
@@ -656,9 +658,9 @@ impl TestRule {
             fail_calc,
             warn_if,
             error_if,
-            limit,
             ..
         } = self;
+        let limit = self.limit_sql();
         format!(
             "select {fail_calc} as failures, ({fail_calc}) {warn_if} as should_warn, ({fail_calc}) {error_if} as should_error \
              from (\nselect * from (\n{sql}\n) dbt_internal_test_rows{limit}\n) dbt_internal_test"
@@ -692,7 +694,10 @@ async fn run_test(engine: &Engine, n: &Node, sql: &str) -> Result<Outcome> {
             .create_table_as(
                 &schema,
                 &n.alias,
-                &format!("select * from (\n{sql}\n) dbt_internal_test{}", rule.limit),
+                &format!(
+                    "select * from (\n{sql}\n) dbt_internal_test{}",
+                    rule.limit_sql()
+                ),
                 &[],
             )
             .await?;
@@ -792,11 +797,7 @@ async fn run_test_batch(engine: &Engine, tests: &[&Node]) -> Vec<Result<Outcome>
 
 /// `(failures, should_warn, should_error)` of each test (rules and compiled SQL by index),
 /// from one query; `None` if that query fails.
-async fn judge_batch(
-    engine: &Engine,
-    rules: &[TestRule],
-    sqls: &[String],
-) -> Option<Vec<(u64, bool, bool)>> {
+async fn judge_batch(engine: &Engine, rules: &[TestRule], sqls: &[String]) -> Option<Vec<Judged>> {
     // Built-in tests on the same relation share one aggregate (see `fused`); the rest keep
     // their own judging query.
     let recognized: Vec<(usize, fused::Recognized)> = sqls
@@ -805,7 +806,7 @@ async fn judge_batch(
         .filter_map(|(i, sql)| fused::recognize(sql).map(|r| (i, r)))
         .collect();
     // `unique` / `not_null` on a plain relation: counted from a scan, without SQL.
-    let mut judged: Vec<Option<(u64, bool, bool)>> = vec![None; sqls.len()];
+    let mut judged: Vec<Option<Judged>> = vec![None; sqls.len()];
     for (i, outcome) in native::judge(engine, rules, &recognized).await {
         judged[i] = Some(outcome);
     }
@@ -850,12 +851,12 @@ type Judged = (u64, bool, bool);
 fn judged_rows(
     batches: &[datafusion::arrow::record_batch::RecordBatch],
     count: usize,
-    done: &[Option<(u64, bool, bool)>],
+    done: &[Option<Judged>],
 ) -> Option<Vec<(usize, Judged)>> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::{DataType, Int64Type};
-    let mut out: Vec<Option<(u64, bool, bool)>> = vec![None; count];
+    let mut out: Vec<Option<Judged>> = vec![None; count];
     for b in batches {
         let index = cast(b.column(0), &DataType::Int64).ok()?;
         let index = index.as_primitive_opt::<Int64Type>()?;
@@ -916,7 +917,7 @@ async fn materialize(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -
 async fn write_model(engine: &Engine, n: &Node, sql: &str, full_refresh: bool) -> Result<Outcome> {
     let schema = n.schema.as_str();
     let name = n.alias.as_str();
-    let partition_by = partition_columns(n);
+    let partition_by = n.partition_columns();
     match n.materialized() {
         "view" => {
             engine.create_view(schema, name, sql).await?;
@@ -1366,7 +1367,7 @@ async fn microbatch(
         total += if first {
             first = false;
             engine
-                .create_table_as(&n.schema, &n.alias, &window, &partition_columns(n))
+                .create_table_as(&n.schema, &n.alias, &window, &n.partition_columns())
                 .await?
         } else {
             let predicate = format!("{event_time} >= '{lo}' and {event_time} < '{hi}'");
@@ -1383,18 +1384,6 @@ async fn microbatch(
         Some(total),
         None,
     ))
-}
-
-/// `partition_by` as dbt's dict form (`{field: x}` / `{fields: [...]}`) or a plain list.
-fn partition_columns(n: &Node) -> Vec<String> {
-    match n.config.get("partition_by") {
-        Some(Json::Object(m)) => m
-            .get("field")
-            .or_else(|| m.get("fields"))
-            .map(|v| as_string_list(Some(v)))
-            .unwrap_or_default(),
-        other => as_string_list(other),
-    }
 }
 
 /// `target/run_results.json` in dbt's v6 shape.

@@ -17,15 +17,18 @@
 //! left to SQL.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::TableReference;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::TaskContext;
 use futures::StreamExt;
 
 use super::fused::{Check, Recognized};
-use super::TestRule;
+use super::{Judged, TestRule};
 use crate::engine::Engine;
 
 /// Beyond this many distinct values in one `unique` column, SQL (which can spill) takes over.
@@ -128,7 +131,7 @@ pub(super) async fn judge(
     engine: &Engine,
     rules: &[TestRule],
     tests: &[(usize, Recognized)],
-) -> Vec<(usize, (u64, bool, bool))> {
+) -> Vec<(usize, Judged)> {
     // Relation text -> its tests (index, is_unique, column).
     let mut by_model: Vec<(&str, Vec<Counted>)> = Vec::new();
     for (i, r) in tests {
@@ -151,11 +154,17 @@ pub(super) async fn judge(
     }
     // Relations are opened and scanned a few at a time, so one waiting on storage does not
     // hold the others up.
+    if by_model.is_empty() {
+        return Vec::new();
+    }
+    // One copy of the session for the whole batch (a copy clones every function registry).
+    let state = engine.context().state();
+    let task = state.task_ctx();
     let mut counted = Vec::with_capacity(by_model.len());
     for chunk in by_model.chunks(4) {
         let mut scans = Vec::with_capacity(chunk.len());
         for (model, checks) in chunk {
-            scans.push(count(engine, model, checks));
+            scans.push(count(engine, &state, &task, model, checks));
         }
         counted.extend(futures::future::join_all(scans).await);
     }
@@ -165,7 +174,7 @@ pub(super) async fn judge(
             for ((i, _, _), failures) in checks.iter().zip(counts) {
                 let Some(failures) = failures else { continue };
                 let rule = &rules[*i];
-                let failures = rule.limit_rows.map_or(failures, |n| failures.min(n));
+                let failures = rule.limit.map_or(failures, |n| failures.min(n));
                 let warn = compare(failures, &rule.warn_if).unwrap_or(false);
                 let error = compare(failures, &rule.error_if).unwrap_or(false);
                 out.push((*i, (failures, warn, error)));
@@ -177,7 +186,13 @@ pub(super) async fn judge(
 
 /// The failure count of each check on `model`, from one scan (None for a check left to SQL),
 /// or None to leave them all to SQL.
-async fn count(engine: &Engine, model: &str, checks: &[Counted<'_>]) -> Option<Vec<Option<u64>>> {
+async fn count(
+    engine: &Engine,
+    state: &SessionState,
+    task: &Arc<TaskContext>,
+    model: &str,
+    checks: &[Counted<'_>],
+) -> Option<Vec<Option<u64>>> {
     let parts = identifiers(model)?;
     let reference = match parts.as_slice() {
         [db, schema, name] => TableReference::full(db.as_str(), schema.as_str(), name.as_str()),
@@ -211,12 +226,11 @@ async fn count(engine: &Engine, model: &str, checks: &[Counted<'_>]) -> Option<V
     if projection.is_empty() {
         return None;
     }
-    let state = ctx.state();
     let plan = provider
-        .scan(&state, Some(&projection), &[], None)
+        .scan(state, Some(&projection), &[], None)
         .await
         .ok()?;
-    let mut stream = datafusion::physical_plan::execute_stream(plan, state.task_ctx()).ok()?;
+    let mut stream = datafusion::physical_plan::execute_stream(plan, Arc::clone(task)).ok()?;
     let mut nulls = vec![0u64; checks.len()];
     let mut seen: Vec<HashMap<Box<[u8]>, u64>> = vec![HashMap::new(); checks.len()];
     let mut converters: Vec<Option<RowConverter>> = Vec::with_capacity(checks.len());
@@ -247,7 +261,13 @@ async fn count(engine: &Engine, model: &str, checks: &[Counted<'_>]) -> Option<V
                         if valid.as_ref().is_some_and(|v| v.is_null(r)) {
                             continue;
                         }
-                        *seen[k].entry(row.as_ref().into()).or_insert(0) += 1;
+                        // A key is copied only the first time it is seen.
+                        match seen[k].get_mut(row.as_ref()) {
+                            Some(n) => *n += 1,
+                            None => {
+                                seen[k].insert(row.as_ref().into(), 1);
+                            }
+                        }
                     }
                     if seen[k].len() > MAX_DISTINCT {
                         return None;

@@ -125,6 +125,7 @@ fn wider(a: &DataType, b: &DataType) -> Option<DataType> {
 }
 
 /// What changes, for a message: `path: old -> new`.
+#[derive(Default)]
 struct Changes {
     added: Vec<String>,
     retyped: Vec<String>,
@@ -189,22 +190,19 @@ fn evolve(
         (a, b) => {
             let change = format!("{path}: {a} -> {b}");
             match wider(a, b) {
-                Some(w) if same(&w, a) => {
-                    // The table's type holds the new values already.
-                    changes.retyped.push(change);
-                    a.clone()
-                }
-                Some(w) if widen => {
-                    changes.retyped.push(change);
-                    w
-                }
-                Some(_) => {
-                    changes.retyped.push(change);
-                    a.clone()
-                }
                 None => {
                     changes.unsafe_types.push(change);
                     a.clone()
+                }
+                // Widened only when asked and when the table's type does not hold the new
+                // values already.
+                Some(w) => {
+                    changes.retyped.push(change);
+                    if widen && !same(&w, a) {
+                        w
+                    } else {
+                        a.clone()
+                    }
                 }
             }
         }
@@ -228,11 +226,7 @@ pub(super) async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) ->
     let existing = engine.columns(&n.schema, &n.alias).await?;
     let incoming = engine.schema_of(sql).await?;
     let sync = mode == "sync_all_columns";
-    let mut changes = Changes {
-        added: Vec::new(),
-        retyped: Vec::new(),
-        unsafe_types: Vec::new(),
-    };
+    let mut changes = Changes::default();
     let mut removed = Vec::new();
     let mut target: Vec<(String, DataType)> = Vec::new();
     for (c, t) in &existing {
@@ -322,7 +316,7 @@ pub(super) async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) ->
     let target: Vec<(String, DataType)> =
         target.into_iter().map(|(c, t)| (c, stored(&t))).collect();
     engine
-        .evolve_columns(&n.schema, &n.alias, &target, &super::partition_columns(n))
+        .evolve_columns(&n.schema, &n.alias, &target, &n.partition_columns())
         .await
 }
 
@@ -332,11 +326,7 @@ mod tests {
     use DataType::*;
 
     fn changes() -> Changes {
-        Changes {
-            added: Vec::new(),
-            retyped: Vec::new(),
-            unsafe_types: Vec::new(),
-        }
+        Changes::default()
     }
 
     #[test]

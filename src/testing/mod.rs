@@ -621,14 +621,7 @@ async fn final_state_sql(
             replace(&on, format!("select {} from {s_rel} s", list(&from_source)))
         }
         "insert_overwrite" => {
-            let partitions = match model.config.get("partition_by") {
-                Some(Json::Object(m)) => m
-                    .get("field")
-                    .or_else(|| m.get("fields"))
-                    .map(|v| as_string_list(Some(v)))
-                    .unwrap_or_default(),
-                other => as_string_list(other),
-            };
+            let partitions = model.partition_columns();
             let inserted = format!("select {} from {s_rel} s", list(&from_source));
             if partitions.is_empty() {
                 inserted
