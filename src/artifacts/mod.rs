@@ -690,59 +690,77 @@ impl minijinja::value::Object for NodeView {
     }
 }
 
-/// The manifest as text. Nodes are serialized in parallel (they are most of it) and spliced
-/// into the document, keeping key order.
+/// Write `manifest.json` to `path`. Nodes (most of it) are serialized in parallel, a slice
+/// at a time, and streamed to the file in key order; the file appears whole (written beside it,
+/// then renamed) or not at all. The old file is not read: its `generated_at` always differs.
+pub fn write_manifest(
+    project: &Project,
+    m: &Manifest,
+    invocation_id: &str,
+    path: &std::path::Path,
+) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let file = std::fs::File::create(&tmp)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    write_manifest_to(project, m, invocation_id, &mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The manifest as text (see [`write_manifest`]).
 pub fn manifest_text(project: &Project, m: &Manifest, invocation_id: &str) -> String {
+    let mut out = Vec::new();
+    write_manifest_to(project, m, invocation_id, &mut out).expect("writing to memory");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+fn write_manifest_to(
+    project: &Project,
+    m: &Manifest,
+    invocation_id: &str,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     use rayon::prelude::*;
     let ctx = Ctx {
         project,
         manifest: m,
     };
-    let nodes: Vec<Vec<u8>> = m
-        .nodes
-        .par_iter()
-        .map(|(id, n)| {
-            let mut buf = Vec::with_capacity(4096);
-            serde_json::to_writer(&mut buf, id).expect("strings serialize");
-            buf.push(b':');
-            serde_json::to_writer(&mut buf, &NodeSer(n, Some(&ctx))).expect("nodes serialize");
-            buf
-        })
-        .collect();
     let mut doc = manifest_json_with_nodes(&ctx, invocation_id, Map::new());
     doc.as_object_mut()
-        .unwrap()
+        .expect("the manifest is an object")
         .insert("nodes".into(), json!("__WEIR_NODES__"));
     let text = doc.to_string();
+    drop(doc);
     let (before, after) = text
         .split_once("\"__WEIR_NODES__\"")
         .expect("marker is present");
-    let total = before.len() + after.len() + nodes.iter().map(|b| b.len() + 1).sum::<usize>() + 2;
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(before.as_bytes());
-    out.push(b'{');
-    for (i, b) in nodes.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    out.write_all(before.as_bytes())?;
+    out.write_all(b"{")?;
+    let nodes: Vec<(&String, &Node)> = m.nodes.iter().collect();
+    // Slices bound the memory held at once; each is serialized on every core.
+    for (i, slice) in nodes.chunks(2048).enumerate() {
+        let bufs: Vec<Vec<u8>> = slice
+            .par_iter()
+            .map(|(id, n)| {
+                let mut buf = Vec::with_capacity(4096);
+                serde_json::to_writer(&mut buf, id).expect("strings serialize");
+                buf.push(b':');
+                serde_json::to_writer(&mut buf, &NodeSer(n, Some(&ctx))).expect("nodes serialize");
+                buf
+            })
+            .collect();
+        for (j, b) in bufs.iter().enumerate() {
+            if i > 0 || j > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(b)?;
         }
-        out.extend_from_slice(b);
     }
-    out.push(b'}');
-    out.extend_from_slice(after.as_bytes());
-    String::from_utf8(out).expect("serde_json writes UTF-8")
-}
-
-pub fn manifest_json(project: &Project, m: &Manifest, invocation_id: &str) -> Json {
-    let ctx = Ctx {
-        project,
-        manifest: m,
-    };
-    let nodes: Map<String, Json> = m
-        .nodes
-        .values()
-        .map(|n| (n.unique_id.clone(), ctx_node_json(n, &ctx)))
-        .collect();
-    manifest_json_with_nodes(&ctx, invocation_id, nodes)
+    out.write_all(b"}")?;
+    out.write_all(after.as_bytes())
 }
 
 fn ctx_node_json(n: &Node, ctx: &Ctx) -> Json {

@@ -329,10 +329,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let start = Instant::now();
             let (project, parsed, invocation) = load_and_parse(&args, false, false)?;
             crate::graph::Dag::build(&parsed.manifest)?;
-            let manifest = crate::artifacts::manifest_json(&project, &parsed.manifest, &invocation);
-            let text = serde_json::to_string(&manifest)
-                .map_err(|e| Diagnostic::internal(e.to_string()))?;
-            compile::write_if_changed(&project.target_dir().join("manifest.json"), &text)?;
+            compile::write_manifest(&project, &parsed.manifest, &invocation)?;
             if !args.quiet {
                 println!("{}", found_line(&parsed.manifest));
                 println!("Parsed in {:.2}s", start.elapsed().as_secs_f64());
@@ -404,8 +401,10 @@ pub fn found_line(m: &Manifest) -> String {
 
 fn cmd_compile(args: &CompileArgs) -> Result<ExitCode> {
     let start = Instant::now();
+    let mut t = Instant::now();
     let project = project::load(&load_opts(&args.project))?;
     configure_threads(&project);
+    parse::timing("load project", &mut t);
     let no_selection = args.selection.select.is_empty()
         && args.selection.exclude.is_empty()
         && args.selection.selector.is_none();

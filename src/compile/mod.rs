@@ -15,7 +15,9 @@ use serde_json::Value as Json;
 
 use crate::diagnostics::{io_error, Diagnostic, Result};
 use crate::graph::Dag;
-use crate::jinja::context::{self, ConfigObj, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn};
+use crate::jinja::context::{
+    self, ConfigObj, Handed, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn,
+};
 use crate::jinja::objects::{Quoting, Relation};
 use crate::jinja::Jinja;
 use crate::parse::{self, Manifest, NameLookup, Node, Parsed, ResourceType};
@@ -49,16 +51,7 @@ impl CompileResolver {
     fn new(m: &Manifest, quoting: Quoting) -> Self {
         let mut relations = HashMap::new();
         for n in m.nodes.values() {
-            let mut r = Relation::new(&n.database, &n.schema, &n.alias, quoting);
-            r.kind = Some(match n.materialized() {
-                "view" => "view".into(),
-                "ephemeral" => "cte".into(),
-                _ => "table".into(),
-            });
-            if n.is_ephemeral() {
-                r.cte_name = Some(format!("__dbt__cte__{}", n.name));
-            }
-            relations.insert(n.unique_id.clone(), r);
+            relations.insert(n.unique_id.clone(), n.relation(quoting));
         }
         let sources = m
             .sources
@@ -145,6 +138,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         mut manifest,
         jinja,
         mut warnings,
+        renders,
     } = parsed;
     let mut t = std::time::Instant::now();
     let dag = Dag::build(&manifest)?;
@@ -179,8 +173,16 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 .is_none_or(|o| o.contains(*id) || manifest.nodes[*id].is_ephemeral())
         })
         .collect();
+    let templates = ids
+        .iter()
+        .filter(|id| {
+            let n = &manifest.nodes[**id];
+            n.resource_type != ResourceType::Seed && n.test_metadata.is_none()
+        })
+        .count();
     let native = builtin_tests::NativeTests::new(&jinja.shared.registry);
     type Rendered = (String, String, Vec<String>, Vec<String>);
+    let reused_count = std::sync::atomic::AtomicUsize::new(0);
     let rendered: Vec<std::result::Result<Rendered, Diagnostic>> = ids
         .par_iter()
         .filter(|id| manifest.nodes[**id].resource_type != ResourceType::Seed)
@@ -198,10 +200,31 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 .is_dir();
             let incremental =
                 n.materialized() == "incremental" && exists && !n.full_refresh(opts.full_refresh);
+            let reused = match (&n.test_metadata, renders.get(*id)) {
+                (None, Some(r)) if still_holds(r, n, &resolver, incremental, &jinja) => {
+                    Some(r.sql.clone())
+                }
+                _ => None,
+            };
+            // (`render_hooks` renders arrays only.)
+            let no_hooks = ["pre-hook", "post-hook"].iter().all(|k| {
+                n.config
+                    .get(*k)
+                    .and_then(Json::as_array)
+                    .is_none_or(Vec::is_empty)
+            });
+            if reused.is_some() {
+                reused_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            if let (Some(sql), true) = (&reused, no_hooks) {
+                return Ok(((*id).clone(), sql.clone(), Vec::new(), Vec::new()));
+            }
             let scope = compile_scope(&jinja, n, &resolver, &graph, incremental);
             let pre = render_hooks(&jinja, n, "pre-hook", &scope)?;
             let post = render_hooks(&jinja, n, "post-hook", &scope)?;
-            let sql = if let Some(md) = &n.test_metadata {
+            let sql = if let Some(sql) = reused {
+                sql
+            } else if let Some(md) = &n.test_metadata {
                 compile_generic_test(&jinja, n, md, scope)?
             } else {
                 jinja
@@ -229,7 +252,13 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     let on_run_start = render_project_hooks(&jinja, project, "on-run-start", &graph)?;
     let on_run_end = render_project_hooks(&jinja, project, "on-run-end", &graph)?;
 
-    parse::timing("compile render", &mut t);
+    parse::timing(
+        &format!(
+            "compile render ({} of {templates} nodes from the parse render)",
+            reused_count.into_inner()
+        ),
+        &mut t,
+    );
     // Ephemeral models become CTEs of their consumers, deepest first, each once.
     let injected: Vec<(String, String)> = compiled
         .par_iter()
@@ -665,6 +694,30 @@ fn collect_ephemerals(
     }
 }
 
+/// Whether a parse-phase render is what compiling the node would produce: compile would hand
+/// the template every value the parse render was handed (see [`parse::ParseRender`]).
+fn still_holds(
+    r: &parse::ParseRender,
+    n: &Node,
+    resolver: &Arc<dyn Resolver>,
+    incremental: bool,
+    jinja: &Jinja,
+) -> bool {
+    let quoting = jinja.shared.quoting;
+    r.handed.iter().all(|h| match h {
+        Handed::Ref(call, rel) => resolver
+            .resolve_ref(&n.package_name, call)
+            .is_ok_and(|r| &r == rel),
+        Handed::Source(s, t, rel) => resolver.resolve_source(s, t).is_ok_and(|r| &r == rel),
+        Handed::This(rel) => &n.this_relation(quoting) == rel,
+        Handed::Schema(s) => &n.schema == s,
+        Handed::Database(d) => &n.database == d,
+        Handed::Config(key, v) => n.config.get(key) == v.as_ref(),
+        Handed::Incremental(v) => incremental == *v,
+        Handed::FullRefresh(v) => n.full_refresh(jinja.shared.full_refresh) == *v,
+    })
+}
+
 fn compile_scope(
     jinja: &Jinja,
     n: &Node,
@@ -707,13 +760,10 @@ fn compile_scope(
         context::const_fn(n.full_refresh(jinja.shared.full_refresh)),
     );
     vars.insert("execute", Value::from(true));
-    let mut this = Relation::new(&n.database, &n.schema, &n.alias, jinja.shared.quoting);
-    this.kind = Some(if n.materialized() == "view" {
-        "view".into()
-    } else {
-        "table".into()
-    });
-    vars.insert("this", Value::from_object(this));
+    vars.insert(
+        "this",
+        Value::from_object(n.this_relation(jinja.shared.quoting)),
+    );
     vars.insert("model", crate::artifacts::node_value(n));
     vars.insert("schema", Value::from(n.schema.clone()));
     vars.insert("database", Value::from(n.database.clone()));
@@ -810,10 +860,30 @@ fn jinja_text(n: &Node) -> Arc<str> {
         .unwrap_or_else(|_| n.raw_code.clone())
 }
 
-/// Write `target/compiled/...` (only files whose content changed) and the manifest.
+/// Write `target/compiled/...` (only files whose content changed) and, at the same time, the
+/// manifest.
 pub fn write_target(project: &Project, c: &Compiled, invocation_id: &str) -> Result<()> {
-    let target = project.target_dir();
-    let compiled_dir = target.join("compiled");
+    let (files, manifest) = rayon::join(
+        || write_compiled_files(project, c),
+        || write_manifest(project, &c.manifest, invocation_id),
+    );
+    files?;
+    manifest
+}
+
+/// `target/manifest.json`.
+pub fn write_manifest(project: &Project, m: &Manifest, invocation_id: &str) -> Result<()> {
+    let mut t = std::time::Instant::now();
+    let path = project.target_dir().join("manifest.json");
+    crate::artifacts::write_manifest(project, m, invocation_id, &path)
+        .map_err(|e| io_error("write", &path, e))?;
+    parse::timing("manifest written", &mut t);
+    Ok(())
+}
+
+fn write_compiled_files(project: &Project, c: &Compiled) -> Result<()> {
+    let mut t = std::time::Instant::now();
+    let compiled_dir = project.target_dir().join("compiled");
     let files: Vec<(std::path::PathBuf, &String)> = c
         .manifest
         .nodes
@@ -842,10 +912,8 @@ pub fn write_target(project: &Project, c: &Compiled, invocation_id: &str) -> Res
     for w in writes {
         w?;
     }
-    let mut t = std::time::Instant::now();
-    let text = crate::artifacts::manifest_text(project, &c.manifest, invocation_id);
-    parse::timing("manifest json", &mut t);
-    write_if_changed(&target.join("manifest.json"), &text)
+    parse::timing("compiled files written", &mut t);
+    Ok(())
 }
 
 pub fn write_if_changed(path: &Path, text: &str) -> Result<()> {

@@ -358,6 +358,83 @@ pub struct Recorder {
     pub sources: Mutex<Vec<(String, String)>>,
     pub config: Mutex<Config>,
     pub macros: Mutex<BTreeSet<String>>,
+    /// Set for a node's parse render, whose output the compile phase may reuse.
+    pub probe: Option<Probe>,
+}
+
+/// What a parse render read that can differ at compile time. The compile phase reuses the
+/// parse output only if every value handed out here is what compile would hand out, and
+/// nothing it cannot compare (`execute`, `model`, `graph`) was read.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub opaque: AtomicBool,
+    pub handed: Mutex<Vec<Handed>>,
+}
+
+/// One phase-dependent value a parse render was given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handed {
+    Ref(RefCall, Relation),
+    Source(String, String, Relation),
+    This(Relation),
+    Schema(String),
+    Database(String),
+    /// `config.get` / `config.require`: the key and what was found.
+    Config(String, Option<Json>),
+    Incremental(bool),
+    FullRefresh(bool),
+}
+
+impl Probe {
+    fn hand(&self, h: Handed) {
+        let mut handed = self.handed.lock().unwrap();
+        if !handed.contains(&h) {
+            handed.push(h);
+        }
+    }
+
+    /// A name read from the context.
+    fn read(&self, name: &str, value: &Value) {
+        match name {
+            "execute" | "model" | "graph" => self.opaque.store(true, Ordering::Relaxed),
+            "this" => match value.downcast_object_ref::<Relation>() {
+                Some(r) => self.hand(Handed::This(r.clone())),
+                None => self.opaque.store(true, Ordering::Relaxed),
+            },
+            "schema" => self.hand(Handed::Schema(value.to_string())),
+            "database" => self.hand(Handed::Database(value.to_string())),
+            _ => {}
+        }
+    }
+}
+
+impl Recorder {
+    /// A recorder for a render whose output may be reused (see [`Probe`]).
+    pub fn probing() -> Self {
+        Recorder {
+            probe: Some(Probe::default()),
+            ..Default::default()
+        }
+    }
+
+    fn hand(&self, h: Handed) {
+        if let Some(p) = &self.probe {
+            p.hand(h);
+        }
+    }
+}
+
+/// `is_incremental()` / `should_full_refresh()` in the parse phase: false, and noted.
+pub fn noted_fn(rec: &Arc<Recorder>, incremental: bool) -> Value {
+    let rec = rec.clone();
+    Value::from_function(move |_args: &[Value]| -> Result<Value, Error> {
+        rec.hand(if incremental {
+            Handed::Incremental(false)
+        } else {
+            Handed::FullRefresh(false)
+        });
+        Ok(Value::from(false))
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -409,6 +486,9 @@ impl Object for Ctx {
             return Some(Value::from_dyn_object(self.clone()));
         }
         if let Some(v) = self.scope.vars.get(name) {
+            if let Some(p) = self.scope.recorder.as_ref().and_then(|r| r.probe.as_ref()) {
+                p.read(name, v);
+            }
             return Some(v.clone());
         }
         if let Some(v) = self.shared.globals.get(name) {
@@ -495,6 +575,7 @@ impl Object for RefFn {
             .resolve_ref(&self.package, &call)
             .map_err(diag_err)?;
         if let Some(rec) = &self.recorder {
+            rec.hand(Handed::Ref(call.clone(), rel.clone()));
             rec.refs.lock().unwrap().push(call);
         }
         Ok(Value::from_object(rel))
@@ -526,6 +607,7 @@ impl Object for SourceFn {
             .resolve_source(&source, &table)
             .map_err(diag_err)?;
         if let Some(rec) = &self.recorder {
+            rec.hand(Handed::Source(source.clone(), table.clone(), rel.clone()));
             rec.sources.lock().unwrap().push((source, table));
         }
         Ok(Value::from_object(rel))
@@ -548,12 +630,15 @@ impl fmt::Debug for ConfigObj {
 
 impl ConfigObj {
     fn lookup(&self, key: &str) -> Option<Json> {
+        let found = self
+            .recorder
+            .as_ref()
+            .and_then(|rec| rec.config.lock().unwrap().get(key).cloned())
+            .or_else(|| self.base.get(key).cloned());
         if let Some(rec) = &self.recorder {
-            if let Some(v) = rec.config.lock().unwrap().get(key) {
-                return Some(v.clone());
-            }
+            rec.hand(Handed::Config(key.to_string(), found.clone()));
         }
-        self.base.get(key).cloned()
+        found
     }
 }
 

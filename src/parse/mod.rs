@@ -17,7 +17,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::diagnostics::{closest, Diagnostic, Location, Result};
 use crate::jinja::context::{
-    self, ConfigObj, Recorder, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn,
+    self, ConfigObj, Handed, Recorder, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn,
 };
 use crate::jinja::objects::{Quoting, Relation};
 use crate::jinja::{Jinja, JinjaInputs};
@@ -30,6 +30,17 @@ pub struct Parsed {
     pub manifest: Manifest,
     pub jinja: Jinja,
     pub warnings: Vec<Diagnostic>,
+    /// Parse-phase outputs the compile phase may reuse, by node id (see [`ParseRender`]).
+    pub renders: HashMap<String, ParseRender>,
+}
+
+/// A node's parse-phase output, kept when the template read nothing phase-dependent but what
+/// [`Handed`] lists. If compile would hand out the same values, the output is the compiled SQL
+/// and the node is not rendered a second time.
+#[derive(Debug)]
+pub struct ParseRender {
+    pub sql: String,
+    pub handed: Vec<Handed>,
 }
 
 /// Parse-time options decided by the command.
@@ -69,9 +80,20 @@ struct SchemaDoc {
 pub fn timing(label: &str, since: &mut std::time::Instant) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("WEIR_TIMINGS").is_some()) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let mem = |k: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(k))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(0, |kb| kb / 1024)
+        };
         eprintln!(
-            "[timing] {label}: {:.1} ms",
-            since.elapsed().as_secs_f64() * 1000.0
+            "[timing] {label}: {:.1} ms (rss {} MiB, peak {} MiB)",
+            since.elapsed().as_secs_f64() * 1000.0,
+            mem("VmRSS:"),
+            mem("VmHWM:")
         );
     }
     *since = std::time::Instant::now();
@@ -321,24 +343,34 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         }
     }
 
-    let resolver = Arc::new(ParseResolver::new(&pending, &manifest, project, quoting));
-
     // YAML properties and configs before rendering (the template's config.get sees them).
     for n in &mut pending {
         if let Some(p) = patches.get(&(n.package_name.clone(), n.resource_type, n.name.clone())) {
             apply_patch(n, p, &jinja, &mut warnings);
         }
     }
-
     timing("nodes + sources", &mut t);
+    let predicted = predict(&jinja, project, &pending, &manifest, quoting);
+    let resolver = Arc::new(ParseResolver::new(
+        &pending, &manifest, project, quoting, predicted,
+    ));
+
+    timing("names guessed", &mut t);
     // Render every node once in the parse phase, in parallel.
-    let results: Vec<std::result::Result<(Node, Vec<Diagnostic>), Diagnostic>> = pending
+    type Rendered = (Node, Vec<Diagnostic>, Option<ParseRender>);
+    let results: Vec<std::result::Result<Rendered, Diagnostic>> = pending
         .into_par_iter()
         .map(|mut n| {
-            let rec = Arc::new(Recorder::default());
+            let rec = Arc::new(Recorder::probing());
             let scope = parse_scope(&jinja, &n, &resolver, &rec);
+            let mut render = None;
             if n.resource_type != ResourceType::Seed {
-                jinja.render(&n.display_path, &n.raw_code, scope, &n.package_name).map_err(|d| with_node(d, &n))?;
+                let sql = jinja.render(&n.display_path, &n.raw_code, scope, &n.package_name).map_err(|d| with_node(d, &n))?;
+                let probe = rec.probe.as_ref().expect("a probing recorder");
+                if !probe.opaque.load(std::sync::atomic::Ordering::Relaxed) {
+                    let handed = std::mem::take(&mut *probe.handed.lock().unwrap());
+                    render = Some(ParseRender { sql, handed });
+                }
             }
             let recorded = std::mem::take(&mut *rec.config.lock().unwrap());
             let mut w = Vec::new();
@@ -358,13 +390,17 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             n.refs = std::mem::take(&mut *rec.refs.lock().unwrap());
             n.sources = std::mem::take(&mut *rec.sources.lock().unwrap());
             n.depends_on_macros = rec.macros.lock().unwrap().iter().cloned().collect();
-            Ok((n, w))
+            Ok((n, w, render))
         })
         .collect();
     let mut parsed_nodes = Vec::with_capacity(results.len());
+    let mut renders = HashMap::new();
     for r in results {
-        let (n, w) = r?;
+        let (n, w, render) = r?;
         warnings.extend(w);
+        if let Some(render) = render {
+            renders.insert(n.unique_id.clone(), render);
+        }
         parsed_nodes.push(n);
     }
     // A macro that does not compile is reported where it is called; one nobody calls is
@@ -503,59 +539,71 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
 
     // Resolve refs and sources into dependencies.
     let lookup = NameLookup::new(&manifest);
-    let ids: Vec<String> = manifest.nodes.keys().cloned().collect();
-    for id in ids {
-        let n = &manifest.nodes[&id];
-        let mut deps = Vec::new();
-        for r in &n.refs {
-            match lookup.resolve(&n.package_name, r) {
-                Some(uid) => deps.push(uid),
-                None => {
-                    let disabled = manifest
-                        .disabled
-                        .values()
-                        .flatten()
-                        .any(|d| d.name == r.name);
-                    let what = if disabled {
-                        "which is disabled"
-                    } else {
-                        "which was not found"
-                    };
-                    return Err(Diagnostic::error(
-                        "E301",
-                        format!(
-                            "{} '{}' depends on '{}', {what}",
-                            n.resource_type.as_str(),
-                            n.name,
-                            r.name
-                        ),
-                    )
-                    .at(find_in(&n.display_path, &n.raw_code, &r.name))
-                    .help(if disabled {
-                        "enable that model, or remove the ref".to_string()
-                    } else {
-                        "check the name".to_string()
-                    })
-                    .into());
+    // (id, depends_on, attached node), for every node in parallel; errors in node order.
+    let all: Vec<&Node> = manifest.nodes.values().collect();
+    type Resolved = (String, Vec<String>, Option<String>);
+    let resolved: Vec<Result<Resolved>> = all
+        .par_iter()
+        .map(|n| {
+            let mut deps = Vec::new();
+            for r in &n.refs {
+                match lookup.resolve(&n.package_name, r) {
+                    Some(uid) => deps.push(uid),
+                    None => {
+                        let disabled = manifest
+                            .disabled
+                            .values()
+                            .flatten()
+                            .any(|d| d.name == r.name);
+                        let what = if disabled {
+                            "which is disabled"
+                        } else {
+                            "which was not found"
+                        };
+                        return Err(Diagnostic::error(
+                            "E301",
+                            format!(
+                                "{} '{}' depends on '{}', {what}",
+                                n.resource_type.as_str(),
+                                n.name,
+                                r.name
+                            ),
+                        )
+                        .at(find_in(&n.display_path, &n.raw_code, &r.name))
+                        .help(if disabled {
+                            "enable that model, or remove the ref".to_string()
+                        } else {
+                            "check the name".to_string()
+                        })
+                        .into());
+                    }
                 }
             }
-        }
-        for (s, t) in &n.sources {
-            deps.push(format!(
-                "source.{}",
-                lookup.source_id(s, t).unwrap_or_default()
-            ));
-        }
-        deps.sort();
-        deps.dedup();
-        // A generic test is attached to the node it tests.
-        let attached = n
-            .test_metadata
-            .as_ref()
-            .and_then(|_| deps.iter().find(|d| !d.starts_with("source.")).cloned());
-        let n = manifest.nodes.get_mut(&id).unwrap();
+            for (s, t) in &n.sources {
+                deps.push(format!(
+                    "source.{}",
+                    lookup.source_id(s, t).unwrap_or_default()
+                ));
+            }
+            deps.sort();
+            deps.dedup();
+            // A generic test is attached to the node it tests.
+            let attached = n.test_metadata.as_ref().and_then(|_| {
+                attached_from_kwargs(n, &lookup)
+                    .or_else(|| deps.iter().find(|d| !d.starts_with("source.")).cloned())
+            });
+            Ok((n.unique_id.clone(), deps, attached))
+        })
+        .collect();
+    drop(all);
+    for r in resolved {
+        let (id, deps, attached) = r?;
+        let n = manifest
+            .nodes
+            .get_mut(&id)
+            .expect("resolved from the manifest");
         if n.test_metadata.is_some() {
-            n.attached_node = attached_from_kwargs(n, &lookup).or(attached);
+            n.attached_node = attached;
         }
         n.depends_on_nodes = deps;
     }
@@ -731,6 +779,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         manifest,
         jinja,
         warnings,
+        renders,
     })
 }
 
@@ -1365,10 +1414,151 @@ struct ParseResolver {
     database: String,
     schema: String,
     quoting: Quoting,
+    predicted: Predicted,
+}
+
+/// Names as the compile phase will most likely resolve them, so that a parse render can be
+/// reused as the compiled SQL (see [`ParseRender`]). A wrong guess costs a second render,
+/// never a wrong result: the compile phase compares every value handed out.
+#[derive(Default)]
+struct Predicted {
+    lookup: Option<NameLookup>,
+    nodes: HashMap<String, PredictedNode>,
+    sources: HashMap<(String, String), Relation>,
+}
+
+struct PredictedNode {
+    relation: Relation,
+    this: Relation,
+    schema: String,
+    database: String,
+}
+
+impl Predicted {
+    fn relation(&self, from: &str, call: &RefCall) -> Option<Relation> {
+        let id = self.lookup.as_ref()?.resolve(from, call)?;
+        self.nodes.get(&id).map(|p| p.relation.clone())
+    }
+}
+
+/// Each node's config as its `{{ config(...) }}` calls will set it, when they are plain
+/// expression blocks whose arguments name nothing but `config`; `None` when that cannot be
+/// told without rendering.
+fn predict_config(
+    jinja: &Jinja,
+    n: &Node,
+    seen: &std::sync::Mutex<HashMap<String, Option<cfg::Config>>>,
+) -> Option<cfg::Config> {
+    static CALL: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static BLOCK: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let text = &n.raw_code;
+    if n.resource_type == ResourceType::Seed || !text.contains("config") {
+        return Some(cfg::Config::default());
+    }
+    let call = CALL.get_or_init(|| regex::Regex::new(r"\bconfig\s*\(").unwrap());
+    let block = BLOCK
+        .get_or_init(|| regex::Regex::new(r"\{\{-?\s*(config\s*\((?s:.*?)\))\s*-?\}\}").unwrap());
+    let rec = Arc::new(Recorder::default());
+    let scope = Arc::new(Scope {
+        vars: HashMap::from([(
+            "config",
+            Value::from_object(ConfigObj {
+                base: Arc::new(cfg::Config::default()),
+                recorder: Some(rec.clone()),
+            }),
+        )]),
+        recorder: None,
+    });
+    let mut blocks = 0;
+    let mut recorded = cfg::Config::default();
+    for cap in block.captures_iter(text) {
+        // Most projects repeat a few config() calls; each distinct one is evaluated once.
+        let known = seen.lock().unwrap().get(&cap[1]).cloned();
+        let set = match known {
+            Some(set) => set,
+            None => {
+                let set = (|| {
+                    let expr = jinja.env.compile_expression(&cap[1]).ok()?;
+                    let names = expr.undeclared_variables(false);
+                    if names.len() != 1 || !names.contains("config") {
+                        return None;
+                    }
+                    expr.eval(jinja.ctx(scope.clone(), &n.package_name)).ok()?;
+                    Some(std::mem::take(&mut *rec.config.lock().unwrap()))
+                })();
+                seen.lock().unwrap().insert(cap[1].to_string(), set.clone());
+                set
+            }
+        };
+        cfg::merge(&mut recorded, &set?);
+        blocks += 1;
+    }
+    if blocks != call.find_iter(text).count() {
+        return None;
+    }
+    Some(recorded)
+}
+
+fn predict(
+    jinja: &Jinja,
+    project: &Project,
+    pending: &[Node],
+    manifest: &Manifest,
+    quoting: Quoting,
+) -> Predicted {
+    let namer = Namer::new(jinja, project);
+    let seen = std::sync::Mutex::new(HashMap::new());
+    let nodes: Vec<Node> = pending
+        .par_iter()
+        .filter_map(|n| {
+            let recorded = predict_config(jinja, n, &seen)?;
+            let mut p = n.clone();
+            cfg::merge(&mut p.config, &recorded);
+            namer.name(jinja, &mut p).ok()?;
+            Some(p)
+        })
+        .collect();
+    let lookup = NameLookup::of(
+        nodes.iter().filter(|n| cfg::enabled(&n.config)),
+        manifest.sources.values(),
+    );
+    Predicted {
+        lookup: Some(lookup),
+        nodes: nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.unique_id.clone(),
+                    PredictedNode {
+                        relation: n.relation(quoting),
+                        this: n.this_relation(quoting),
+                        schema: n.schema.clone(),
+                        database: n.database.clone(),
+                    },
+                )
+            })
+            .collect(),
+        sources: manifest
+            .sources
+            .values()
+            .map(|s| {
+                (
+                    (s.source_name.clone(), s.name.clone()),
+                    Relation::new(&s.database, &s.schema, &s.identifier, quoting),
+                )
+            })
+            .collect(),
+    }
 }
 
 impl ParseResolver {
-    fn new(nodes: &[Node], manifest: &Manifest, project: &Project, quoting: Quoting) -> Self {
+    fn new(
+        nodes: &[Node],
+        manifest: &Manifest,
+        project: &Project,
+        quoting: Quoting,
+        predicted: Predicted,
+    ) -> Self {
         let mut names: HashMap<String, Vec<String>> = HashMap::new();
         for n in nodes {
             if matches!(
@@ -1398,16 +1588,13 @@ impl ParseResolver {
             database: project.target.database.clone(),
             schema: project.target.schema.clone(),
             quoting,
+            predicted,
         }
     }
 }
 
 impl Resolver for ParseResolver {
-    fn resolve_ref(
-        &self,
-        _from: &str,
-        call: &RefCall,
-    ) -> std::result::Result<Relation, Diagnostic> {
+    fn resolve_ref(&self, from: &str, call: &RefCall) -> std::result::Result<Relation, Diagnostic> {
         let found = match (&call.package, self.names.get(&call.name)) {
             (_, None) => false,
             (None, Some(_)) => true,
@@ -1423,6 +1610,9 @@ impl Resolver for ParseResolver {
                 None => d.help("check the name: ref() takes the file name of a model, seed or snapshot, without extension"),
             };
             return Err(d);
+        }
+        if let Some(rel) = self.predicted.relation(from, call) {
+            return Ok(rel);
         }
         Ok(Relation::new(
             &self.database,
@@ -1458,6 +1648,13 @@ impl Resolver for ParseResolver {
             };
             return Err(d);
         }
+        if let Some(rel) = self
+            .predicted
+            .sources
+            .get(&(source.to_string(), table.to_string()))
+        {
+            return Ok(rel.clone());
+        }
         Ok(Relation::new(&self.database, source, table, self.quoting))
     }
 }
@@ -1472,6 +1669,7 @@ fn parse_scope(
     resolver: &Arc<ParseResolver>,
     rec: &Arc<Recorder>,
 ) -> Arc<Scope> {
+    let predicted = resolver.predicted.nodes.get(&n.unique_id);
     let resolver: Arc<dyn Resolver> = resolver.clone();
     let mut vars: HashMap<&'static str, Value> = HashMap::new();
     vars.insert(
@@ -1502,9 +1700,21 @@ fn parse_scope(
             shared: jinja.shared.clone(),
         }),
     );
-    vars.insert("is_incremental", context::const_fn(false));
-    vars.insert("should_full_refresh", context::const_fn(false));
+    vars.insert("is_incremental", context::noted_fn(rec, true));
+    vars.insert("should_full_refresh", context::noted_fn(rec, false));
     vars.insert("execute", Value::from(false));
+    vars.insert("model", model_value(n));
+    vars.insert("graph", empty_graph());
+    vars.insert("doc", doc_fn(jinja, &n.package_name));
+    if let Some(p) = predicted {
+        vars.insert("this", Value::from_object(p.this.clone()));
+        vars.insert("schema", Value::from(p.schema.clone()));
+        vars.insert("database", Value::from(p.database.clone()));
+        return Arc::new(Scope {
+            vars,
+            recorder: Some(rec.clone()),
+        });
+    }
     let target_db = jinja
         .shared
         .globals
@@ -1528,11 +1738,8 @@ fn parse_scope(
             jinja.shared.quoting,
         )),
     );
-    vars.insert("model", model_value(n));
     vars.insert("schema", Value::from(target_schema));
     vars.insert("database", Value::from(target_db));
-    vars.insert("graph", empty_graph());
-    vars.insert("doc", doc_fn(jinja, &n.package_name));
     Arc::new(Scope {
         vars,
         recorder: Some(rec.clone()),
@@ -1723,8 +1930,16 @@ pub struct NameLookup {
 
 impl NameLookup {
     pub fn new(m: &Manifest) -> Self {
+        Self::of(m.nodes.values(), m.sources.values())
+    }
+
+    /// A lookup over these nodes and sources.
+    pub fn of<'a>(
+        nodes: impl Iterator<Item = &'a Node>,
+        sources: impl Iterator<Item = &'a SourceNode>,
+    ) -> Self {
         let mut by_name: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for n in m.nodes.values() {
+        for n in nodes {
             if matches!(
                 n.resource_type,
                 ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
@@ -1735,9 +1950,7 @@ impl NameLookup {
                     .push((n.package_name.clone(), n.unique_id.clone()));
             }
         }
-        let sources = m
-            .sources
-            .values()
+        let sources = sources
             .map(|s| {
                 (
                     (s.source_name.clone(), s.name.clone()),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use crate::jinja::context::RefCall;
+use crate::jinja::objects::{Quoting, Relation};
 use crate::project::config::Config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -149,6 +150,29 @@ impl Node {
     }
     pub fn is_ephemeral(&self) -> bool {
         self.resource_type == ResourceType::Model && self.materialized() == "ephemeral"
+    }
+    /// What `ref()` to this node returns at compile time; ephemeral models render as their CTE.
+    pub fn relation(&self, quoting: Quoting) -> Relation {
+        let mut r = Relation::new(&self.database, &self.schema, &self.alias, quoting);
+        r.kind = Some(match self.materialized() {
+            "view" => "view".into(),
+            "ephemeral" => "cte".into(),
+            _ => "table".into(),
+        });
+        if self.is_ephemeral() {
+            r.cte_name = Some(format!("__dbt__cte__{}", self.name));
+        }
+        r
+    }
+    /// `this` while compiling the node.
+    pub fn this_relation(&self, quoting: Quoting) -> Relation {
+        let mut this = Relation::new(&self.database, &self.schema, &self.alias, quoting);
+        this.kind = Some(if self.materialized() == "view" {
+            "view".into()
+        } else {
+            "table".into()
+        });
+        this
     }
     pub fn tags(&self) -> Vec<String> {
         crate::project::config::as_string_list(self.config.get("tags"))

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde_json::{Map, Value as Json};
 use walkdir::WalkDir;
 
@@ -173,6 +174,11 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
         },
         env_var,
     )?;
+    // Files are read in parallel below: size the thread pool for the target first (a pool
+    // that already exists keeps its size).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(target.threads.max(1))
+        .build_global();
     let cli_vars = match &opts.vars {
         Some(v) => parse_vars(v)?,
         None => Map::new(),
@@ -213,9 +219,19 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
     hasher.add(&file_text);
     hasher.add(&format!("{:?}{:?}", target.fields, cli_vars));
     for p in &packages {
-        for f in &p.files {
-            hasher.add(&f.display);
-            hasher.add(&f.text);
+        // Each file hashed on its own, on every core; then the hashes in file order.
+        let hashes: Vec<u64> = p
+            .files
+            .par_iter()
+            .map(|f| {
+                let mut h = Fingerprint::default();
+                h.add(&f.display);
+                h.add(&f.text);
+                h.finish()
+            })
+            .collect();
+        for h in hashes {
+            hasher.add(&format!("{h:016x}"));
         }
     }
 
@@ -276,7 +292,7 @@ fn load_package(root: &Path, prefix: &str, file: ProjectFile, is_root: bool) -> 
         wanted.insert((p, FileKind::Macro), ());
     }
     let docs_paths = file.docs_paths();
-    let mut files = Vec::new();
+    let mut found: Vec<(PathBuf, String, String, FileKind)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (dir_name, kind) in wanted.keys() {
         let dir = root.join(dir_name);
@@ -318,20 +334,26 @@ fn load_package(root: &Path, prefix: &str, file: ProjectFile, is_root: bool) -> 
             if !seen.insert((rel.clone(), file_kind)) {
                 continue;
             }
-            let text = if file_kind == FileKind::Seed {
-                Arc::from("")
-            } else {
-                read(&path)?
-            };
-            files.push(SourceFile {
-                kind: file_kind,
+            found.push((path, rel, resource_path, file_kind));
+        }
+    }
+    // Read on every core: a large project is thousands of small files.
+    let mut files: Vec<SourceFile> = found
+        .into_par_iter()
+        .map(|(path, rel, resource_path, kind)| {
+            Ok(SourceFile {
+                kind,
                 display: format!("{prefix}{rel}"),
                 original_file_path: rel,
                 resource_path,
-                text,
-            });
-        }
-    }
+                text: if kind == FileKind::Seed {
+                    Arc::from("")
+                } else {
+                    read(&path)?
+                },
+            })
+        })
+        .collect::<Result<_>>()?;
     // Docs blocks can also live in .md files outside resource paths when docs-paths is set.
     if file.docs_paths.is_some() {
         for d in &docs_paths {

@@ -65,12 +65,18 @@ pub struct Output {
 
 /// Run the weir binary with no user profile and no inherited dbt environment.
 pub fn weir(args: &[&str], home: &Path) -> Output {
+    weir_env(args, home, &[])
+}
+
+/// [`weir`] with these environment variables set.
+pub fn weir_env(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(args)
         .env("HOME", home)
         .env_remove("DBT_PROFILES_DIR")
         .env_remove("DBT_PROJECT_DIR")
         .env_remove("WEIR_TIMINGS")
+        .envs(env.iter().copied())
         .output()
         .expect("run weir");
     Output {

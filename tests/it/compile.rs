@@ -105,6 +105,106 @@ fn recompile_uses_the_content_cache() {
     assert!(compiled.contains("-- edited"));
 }
 
+/// A model is rendered once when its parse-phase output is what compiling it would give; every
+/// way that can fail sends it through a second render. Each model below breaks one guess.
+#[test]
+fn parse_output_is_reused_only_when_compile_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("dbt_project.yml", "name: probe\nversion: '1'\n");
+    // a: a config() call that never runs; b reads a's name.
+    write(
+        "models/a.sql",
+        "{% if false %}{{ config(alias='never') }}{% endif %}select 1 as id\n",
+    );
+    write("models/b.sql", "select * from {{ ref('a') }}\n");
+    // c: config() from a macro; d reads c's name.
+    write(
+        "macros/set_alias.sql",
+        "{% macro set_alias() %}{{ config(alias='c_table') }}{% endmacro %}\n",
+    );
+    write("models/c.sql", "{{ set_alias() }}select 2 as id\n");
+    write("models/d.sql", "select * from {{ ref('c') }}\n");
+    // e: names that differ between the phases.
+    write(
+        "models/e.sql",
+        "{{ config(materialized='table', schema='marts') }}\nselect '{{ this }}' as me, '{{ schema }}' as s, \
+         '{{ config.get(\"materialized\") }}' as m, {% if execute %}1{% else %}0{% endif %} as executed\n",
+    );
+    // f: incremental once its table exists.
+    write(
+        "models/f.sql",
+        "{{ config(materialized='incremental') }}select 1 as id\n\
+         {% if is_incremental() %}where id > (select max(id) from {{ this }}){% endif %}\n",
+    );
+    // g, h: guessed right, so rendered once.
+    write("models/g.sql", "select * from {{ ref('e') }}\n");
+    write(
+        "models/h.sql",
+        "{{ config(alias='h_view') }}select * from {{ ref('f') }}\n",
+    );
+    let p = root.to_str().unwrap();
+    let compiled = |name: &str| {
+        std::fs::read_to_string(root.join(format!("target/compiled/probe/models/{name}.sql")))
+            .unwrap()
+    };
+    let out = weir_env(
+        &["compile", "--project-dir", p],
+        root,
+        &[("WEIR_TIMINGS", "1")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        compiled("b").contains("\"main\".\"a\""),
+        "{}",
+        compiled("b")
+    );
+    assert!(
+        compiled("d").contains("\"main\".\"c_table\""),
+        "{}",
+        compiled("d")
+    );
+    let e = compiled("e");
+    assert!(
+        e.contains("'\"warehouse\".\"main_marts\".\"e\"' as me"),
+        "{e}"
+    );
+    assert!(e.contains("'main_marts' as s"), "{e}");
+    assert!(e.contains("'table' as m"), "{e}");
+    assert!(e.contains("1 as executed"), "{e}");
+    assert!(
+        compiled("g").contains("\"main_marts\".\"e\""),
+        "{}",
+        compiled("g")
+    );
+    assert!(!compiled("f").contains("where"), "{}", compiled("f"));
+    // a, c, f (its table does not exist yet), g and h render once; b, d and e twice.
+    assert!(
+        out.stderr.contains("5 of 8 nodes from the parse render"),
+        "{}",
+        out.stderr
+    );
+    let run = weir(&["run", "--project-dir", p], root);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = weir(&["compile", "--project-dir", p], root);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        compiled("f").contains("where id > (select max(id) from \"warehouse\".\"main\".\"f\")"),
+        "{}",
+        compiled("f")
+    );
+    assert!(
+        compiled("h").contains("\"main\".\"f\""),
+        "{}",
+        compiled("h")
+    );
+}
+
 #[test]
 fn help_lists_the_commands() {
     let out = weir(&["--help"], &repo());
