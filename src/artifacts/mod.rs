@@ -740,25 +740,41 @@ fn write_manifest_to(
     out.write_all(before.as_bytes())?;
     out.write_all(b"{")?;
     let nodes: Vec<(&String, &Node)> = m.nodes.iter().collect();
-    // Slices bound the memory held at once; each is serialized on every core.
-    for (i, slice) in nodes.chunks(2048).enumerate() {
-        let bufs: Vec<Vec<u8>> = slice
-            .par_iter()
-            .map(|(id, n)| {
-                let mut buf = Vec::with_capacity(4096);
-                serde_json::to_writer(&mut buf, id).expect("strings serialize");
-                buf.push(b':');
-                serde_json::to_writer(&mut buf, &NodeSer(n, Some(&ctx))).expect("nodes serialize");
-                buf
-            })
-            .collect();
-        for (j, b) in bufs.iter().enumerate() {
-            if i > 0 || j > 0 {
-                out.write_all(b",")?;
+    // Slices bound the memory held at once. Each is serialized on every core while the
+    // previous one is written out on this thread.
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+    let ctx = &ctx;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for slice in nodes.chunks(2048) {
+                let bufs: Vec<Vec<u8>> = slice
+                    .par_iter()
+                    .map(|(id, n)| {
+                        let mut buf = Vec::with_capacity(4096);
+                        serde_json::to_writer(&mut buf, id).expect("strings serialize");
+                        buf.push(b':');
+                        serde_json::to_writer(&mut buf, &NodeSer(n, Some(ctx)))
+                            .expect("nodes serialize");
+                        buf
+                    })
+                    .collect();
+                if send.send(bufs).is_err() {
+                    return; // the writer stopped on an error, returned below
+                }
             }
-            out.write_all(b)?;
+        });
+        let mut first = true;
+        for bufs in receive {
+            for b in &bufs {
+                if !first {
+                    out.write_all(b",")?;
+                }
+                first = false;
+                out.write_all(b)?;
+            }
         }
-    }
+        Ok::<(), std::io::Error>(())
+    })?;
     out.write_all(b"}")?;
     out.write_all(after.as_bytes())
 }
