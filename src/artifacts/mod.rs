@@ -710,13 +710,6 @@ pub fn write_manifest(
     std::fs::rename(&tmp, path)
 }
 
-/// The manifest as text (see [`write_manifest`]).
-pub fn manifest_text(project: &Project, m: &Manifest, invocation_id: &str) -> String {
-    let mut out = Vec::new();
-    write_manifest_to(project, m, invocation_id, &mut out).expect("writing to memory");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
-}
-
 fn write_manifest_to(
     project: &Project,
     m: &Manifest,

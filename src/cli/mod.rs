@@ -261,7 +261,6 @@ pub(crate) fn load_and_parse(
     warehouse: bool,
 ) -> Result<(project::Project, parse::Parsed, String)> {
     let project = project::load(&load_opts(args))?;
-    configure_threads(&project);
     let invocation = uuid::Uuid::new_v4().to_string();
     let query = if warehouse {
         warehouse_runner(&project)
@@ -371,12 +370,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-pub(crate) fn configure_threads(project: &project::Project) {
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(project.target.threads.max(1))
-        .build_global();
-}
-
 /// dbt's "Found 5 models, 3 seeds, 20 data tests, ..." line.
 pub fn found_line(m: &Manifest) -> String {
     let count = |rt: ResourceType| m.nodes.values().filter(|n| n.resource_type == rt).count();
@@ -403,7 +396,6 @@ fn cmd_compile(args: &CompileArgs) -> Result<ExitCode> {
     let start = Instant::now();
     let mut t = Instant::now();
     let project = project::load(&load_opts(&args.project))?;
-    configure_threads(&project);
     parse::timing("load project", &mut t);
     let no_selection = args.selection.select.is_empty()
         && args.selection.exclude.is_empty()
@@ -653,7 +645,6 @@ pub fn select_nodes(m: &Manifest) -> Vec<SelectNode> {
 
 fn cmd_ls(args: &LsArgs) -> Result<ExitCode> {
     let project = project::load(&load_opts(&args.project))?;
-    configure_threads(&project);
     let parsed = parse::parse(
         &project,
         &ParseOptions {

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::FreshnessArgs;
-use super::{
-    configure_threads, load_opts, print_warnings, select, LogFormat, RunArgs, ShowArgs, SqlArgs,
-};
+use super::{load_opts, print_warnings, select, LogFormat, RunArgs, ShowArgs, SqlArgs};
 use crate::compile::{self, CompileOptions};
 use crate::diagnostics::{Diagnostic, Result};
 use crate::parse::{self, Node, ParseOptions, ResourceType};
@@ -352,7 +350,6 @@ fn summarize(
 
 pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
     let project = project::load(&load_opts(&args.project))?;
-    configure_threads(&project);
     let invocation = uuid::Uuid::new_v4().to_string();
     let sql = match &args.inline {
         Some(sql) => sql.clone(),

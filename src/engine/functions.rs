@@ -109,14 +109,6 @@ impl ScalarUDFImpl for Hash64 {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        fn feed(h: &mut u64, bytes: &[u8]) {
-            for b in bytes {
-                *h ^= u64::from(*b);
-                *h = h.wrapping_mul(PRIME);
-            }
-        }
         let rows = args.number_rows;
         let texts: Vec<ArrayRef> = args
             .args
@@ -128,18 +120,18 @@ impl ScalarUDFImpl for Hash64 {
             .collect::<Result<_>>()?;
         let mut out = Vec::with_capacity(rows);
         for r in 0..rows {
-            let mut h = OFFSET;
+            let mut h = crate::project::Fingerprint::default();
             for t in &texts {
                 let t = t.as_string::<i32>();
                 if t.is_null(r) {
-                    feed(&mut h, &[0xff, 0x00]);
+                    h.bytes(&[0xff, 0x00]);
                 } else {
-                    feed(&mut h, &[0x01]);
-                    feed(&mut h, t.value(r).as_bytes());
+                    h.bytes(&[0x01]);
+                    h.bytes(t.value(r).as_bytes());
                 }
-                feed(&mut h, &[0x1f]);
+                h.bytes(&[0x1f]);
             }
-            out.push(h as i64);
+            out.push(h.finish() as i64);
         }
         Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out))))
     }

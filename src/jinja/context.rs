@@ -635,7 +635,7 @@ impl ConfigObj {
             .as_ref()
             .and_then(|rec| rec.config.lock().unwrap().get(key).cloned())
             .or_else(|| self.base.get(key).cloned());
-        if let Some(rec) = &self.recorder {
+        if let Some(rec) = self.recorder.as_ref().filter(|r| r.probe.is_some()) {
             rec.hand(Handed::Config(key.to_string(), found.clone()));
         }
         found

@@ -595,7 +595,6 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             Ok((n.unique_id.clone(), deps, attached))
         })
         .collect();
-    drop(all);
     for r in resolved {
         let (id, deps, attached) = r?;
         let n = manifest
@@ -1420,9 +1419,8 @@ struct ParseResolver {
 /// Names as the compile phase will most likely resolve them, so that a parse render can be
 /// reused as the compiled SQL (see [`ParseRender`]). A wrong guess costs a second render,
 /// never a wrong result: the compile phase compares every value handed out.
-#[derive(Default)]
 struct Predicted {
-    lookup: Option<NameLookup>,
+    lookup: NameLookup,
     nodes: HashMap<String, PredictedNode>,
     sources: HashMap<(String, String), Relation>,
 }
@@ -1436,7 +1434,7 @@ struct PredictedNode {
 
 impl Predicted {
     fn relation(&self, from: &str, call: &RefCall) -> Option<Relation> {
-        let id = self.lookup.as_ref()?.resolve(from, call)?;
+        let id = self.lookup.resolve(from, call)?;
         self.nodes.get(&id).map(|p| p.relation.clone())
     }
 }
@@ -1458,17 +1456,6 @@ fn predict_config(
     let call = CALL.get_or_init(|| regex::Regex::new(r"\bconfig\s*\(").unwrap());
     let block = BLOCK
         .get_or_init(|| regex::Regex::new(r"\{\{-?\s*(config\s*\((?s:.*?)\))\s*-?\}\}").unwrap());
-    let rec = Arc::new(Recorder::default());
-    let scope = Arc::new(Scope {
-        vars: HashMap::from([(
-            "config",
-            Value::from_object(ConfigObj {
-                base: Arc::new(cfg::Config::default()),
-                recorder: Some(rec.clone()),
-            }),
-        )]),
-        recorder: None,
-    });
     let mut blocks = 0;
     let mut recorded = cfg::Config::default();
     for cap in block.captures_iter(text) {
@@ -1483,8 +1470,20 @@ fn predict_config(
                     if names.len() != 1 || !names.contains("config") {
                         return None;
                     }
-                    expr.eval(jinja.ctx(scope.clone(), &n.package_name)).ok()?;
-                    Some(std::mem::take(&mut *rec.config.lock().unwrap()))
+                    let rec = Arc::new(Recorder::default());
+                    let scope = Arc::new(Scope {
+                        vars: HashMap::from([(
+                            "config",
+                            Value::from_object(ConfigObj {
+                                base: Arc::new(cfg::Config::default()),
+                                recorder: Some(rec.clone()),
+                            }),
+                        )]),
+                        recorder: None,
+                    });
+                    expr.eval(jinja.ctx(scope, &n.package_name)).ok()?;
+                    let set = std::mem::take(&mut *rec.config.lock().unwrap());
+                    Some(set)
                 })();
                 seen.lock().unwrap().insert(cap[1].to_string(), set.clone());
                 set
@@ -1523,7 +1522,7 @@ fn predict(
         manifest.sources.values(),
     );
     Predicted {
-        lookup: Some(lookup),
+        lookup,
         nodes: nodes
             .iter()
             .map(|n| {

@@ -248,22 +248,28 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
     })
 }
 
-/// FNV-1a over everything read: cheap, deterministic across runs (unlike `DefaultHasher`).
-#[derive(Default)]
+/// FNV-1a over everything read: cheap, deterministic across runs and machines (unlike
+/// `DefaultHasher`). Also the hash behind SQL's `hash(...)`.
 pub struct Fingerprint(u64);
 
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint(0xcbf2_9ce4_8422_2325)
+    }
+}
+
 impl Fingerprint {
-    pub fn add(&mut self, s: &str) {
-        let mut h = if self.0 == 0 {
-            0xcbf29ce484222325
-        } else {
-            self.0
-        };
-        for b in s.as_bytes().iter().chain(std::iter::once(&0xffu8)) {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x100000001b3);
+    /// Feed raw bytes.
+    pub fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        self.0 = h;
+    }
+    /// Feed a string, ended by a byte no UTF-8 text holds.
+    pub fn add(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+        self.bytes(&[0xff]);
     }
     pub fn finish(&self) -> u64 {
         self.0
