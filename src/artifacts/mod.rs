@@ -183,7 +183,8 @@ impl Serialize for ConfigOut<'_> {
                 "materialized" => m.serialize_entry(k, n.materialized())?,
                 "tags" => m.serialize_entry(k, &n.tags())?,
                 "store_failures_as" => m.serialize_entry(k, &store_failures_as(n))?,
-                _ => match n.config.get(*k) {
+                // Most configs set a few keys: a scan beats hashing every default's name.
+                _ => match n.config.iter().find(|(c, _)| c == k).map(|(_, v)| v) {
                     Some(v) => m.serialize_entry(k, &config_value(k, v, Some(d)))?,
                     None => m.serialize_entry(k, d)?,
                 },
@@ -318,6 +319,31 @@ fn constraint_out(c: &Json) -> Json {
     Json::Object(out)
 }
 
+#[derive(serde::Serialize)]
+struct Checksum<'a> {
+    name: &'a str,
+    checksum: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct DocsDefault {
+    show: bool,
+    node_color: (),
+}
+
+#[derive(serde::Serialize)]
+struct Contract {
+    enforced: bool,
+    alias_types: bool,
+    checksum: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct ColumnConfig<'a, M, T> {
+    meta: &'a M,
+    tags: &'a T,
+}
+
 /// A column as dbt writes it (`ColumnInfo` plus the keys dbt 1.10+ adds).
 struct ColumnOut<'a>(&'a ColumnInfo);
 
@@ -332,7 +358,13 @@ impl Serialize for ColumnOut<'_> {
         let constraints: Vec<Json> = c.constraints.iter().map(constraint_out).collect();
         m.serialize_entry("constraints", &constraints)?;
         m.serialize_entry("quote", &c.quote)?;
-        m.serialize_entry("config", &json!({"meta": c.meta, "tags": c.tags}))?;
+        m.serialize_entry(
+            "config",
+            &ColumnConfig {
+                meta: &c.meta,
+                tags: &c.tags,
+            },
+        )?;
         m.serialize_entry("tags", &c.tags)?;
         m.serialize_entry("granularity", &c.granularity)?;
         m.serialize_entry("dimension", &())?;
@@ -463,7 +495,6 @@ impl Serialize for NodeSer<'_> {
         let (n, ctx) = (self.0, self.1);
         let seed = n.resource_type == ResourceType::Seed;
         let empty = Json::Object(Map::new());
-        let docs_default = json!({"show": true, "node_color": null});
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("database", &n.database)?;
         m.serialize_entry("schema", &n.schema)?;
@@ -475,12 +506,12 @@ impl Serialize for NodeSer<'_> {
         m.serialize_entry("unique_id", &n.unique_id)?;
         m.serialize_entry("fqn", &n.fqn)?;
         m.serialize_entry("alias", &n.alias)?;
-        let (cname, csum) = if n.checksum.is_empty() {
+        let (name, checksum) = if n.checksum.is_empty() {
             ("none", "")
         } else {
             ("sha256", n.checksum.as_str())
         };
-        m.serialize_entry("checksum", &json!({"name": cname, "checksum": csum}))?;
+        m.serialize_entry("checksum", &Checksum { name, checksum })?;
         m.serialize_entry("config", &ConfigOut(n))?;
         m.serialize_entry("tags", &n.tags())?;
         m.serialize_entry("description", &n.description)?;
@@ -488,8 +519,17 @@ impl Serialize for NodeSer<'_> {
         m.serialize_entry("meta", n.config.get("meta").unwrap_or(&empty))?;
         m.serialize_entry("group", &())?;
         match n.config.get("docs") {
-            Some(d) => m.serialize_entry("docs", &merged(&docs_default, d))?,
-            None => m.serialize_entry("docs", &docs_default)?,
+            Some(d) => m.serialize_entry(
+                "docs",
+                &merged(&json!({"show": true, "node_color": null}), d),
+            )?,
+            None => m.serialize_entry(
+                "docs",
+                &DocsDefault {
+                    show: true,
+                    node_color: (),
+                },
+            )?,
         }
         m.serialize_entry("patch_path", &n.patch_path)?;
         m.serialize_entry("build_path", &())?;
@@ -552,8 +592,11 @@ impl Serialize for NodeSer<'_> {
         m.serialize_entry("extra_ctes", &[(); 0])?;
         m.serialize_entry(
             "contract",
-            &json!({"enforced": n.contract_enforced, "alias_types": true,
-                    "checksum": contract_checksum(n)}),
+            &Contract {
+                enforced: n.contract_enforced,
+                alias_types: true,
+                checksum: contract_checksum(n),
+            },
         )?;
         match n.resource_type {
             ResourceType::Model => {
@@ -642,15 +685,20 @@ fn source_out(s: &SourceNode, ctx: Option<&Ctx>) -> Json {
 /// `model` in templates: the node as dbt's Jinja sees it. Built on first use: most templates
 /// never read it, and building the full dict for every node would dominate compile time.
 pub fn node_value(n: &Node) -> Value {
+    shared_node_value(std::sync::Arc::new(n.clone()))
+}
+
+/// [`node_value`] of a node the caller shares rather than copies.
+pub fn shared_node_value(node: std::sync::Arc<Node>) -> Value {
     Value::from_object(NodeView {
-        node: n.clone(),
+        node,
         full: std::sync::OnceLock::new(),
     })
 }
 
 #[derive(Debug)]
 struct NodeView {
-    node: Node,
+    node: std::sync::Arc<Node>,
     full: std::sync::OnceLock<Value>,
 }
 
@@ -704,7 +752,7 @@ pub fn write_manifest(
     }
     let tmp = path.with_extension("json.tmp");
     let file = std::fs::File::create(&tmp)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
     write_manifest_to(project, m, invocation_id, &mut out)?;
     out.into_inner().map_err(|e| e.into_error())?;
     std::fs::rename(&tmp, path)
@@ -721,33 +769,60 @@ fn write_manifest_to(
         project,
         manifest: m,
     };
+    // Everything but the nodes and the two id maps is small: one JSON document with markers
+    // where those go.
     let mut doc = manifest_json_with_nodes(&ctx, invocation_id, Map::new());
-    doc.as_object_mut()
-        .expect("the manifest is an object")
-        .insert("nodes".into(), json!("__WEIR_NODES__"));
+    let obj = doc.as_object_mut().expect("the manifest is an object");
+    for key in ["nodes", "parent_map", "child_map"] {
+        obj.insert(key.into(), json!(format!("__WEIR_{key}__")));
+    }
     let text = doc.to_string();
     drop(doc);
-    let (before, after) = text
-        .split_once("\"__WEIR_NODES__\"")
+    let marker = |key: &str| format!("\"__WEIR_{key}__\"");
+    let (head, rest) = text
+        .split_once(&marker("nodes"))
         .expect("marker is present");
-    out.write_all(before.as_bytes())?;
-    out.write_all(b"{")?;
+    let (between, rest) = rest
+        .split_once(&marker("parent_map"))
+        .expect("marker is present");
+    let (middle, tail) = rest
+        .split_once(&marker("child_map"))
+        .expect("marker is present");
+    out.write_all(head.as_bytes())?;
     let nodes: Vec<(&String, &Node)> = m.nodes.iter().collect();
-    // Slices bound the memory held at once. Each is serialized on every core while the
-    // previous one is written out on this thread.
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
     let ctx = &ctx;
+    // Slices bound the memory held at once. Each is serialized on every core, a run of nodes
+    // into one buffer, while the previous slice is written out on this thread; the id maps
+    // are serialized beside them.
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
     std::thread::scope(|scope| {
+        let maps = scope.spawn(|| {
+            let parents = m.parents();
+            let children = Manifest::children(&parents);
+            let mut p = Vec::with_capacity(64 * parents.len());
+            serde_json::to_writer(&mut p, &IdLists(&parents)).expect("ids serialize");
+            let mut c = Vec::with_capacity(64 * children.len());
+            serde_json::to_writer(&mut c, &IdLists(&children)).expect("ids serialize");
+            (p, c)
+        });
         scope.spawn(move || {
-            for slice in nodes.chunks(2048) {
+            for (s, slice) in nodes.chunks(2048).enumerate() {
                 let bufs: Vec<Vec<u8>> = slice
-                    .par_iter()
-                    .map(|(id, n)| {
-                        let mut buf = Vec::with_capacity(4096);
-                        serde_json::to_writer(&mut buf, id).expect("strings serialize");
-                        buf.push(b':');
-                        serde_json::to_writer(&mut buf, &NodeSer(n, Some(ctx)))
-                            .expect("nodes serialize");
+                    .par_chunks(64)
+                    .enumerate()
+                    .map(|(c, run)| {
+                        let mut buf = Vec::with_capacity(run.len() * 4096);
+                        for (i, (id, n)) in run.iter().enumerate() {
+                            buf.push(if s == 0 && c == 0 && i == 0 {
+                                b'{'
+                            } else {
+                                b','
+                            });
+                            serde_json::to_writer(&mut buf, id).expect("strings serialize");
+                            buf.push(b':');
+                            serde_json::to_writer(&mut buf, &NodeSer(n, Some(ctx)))
+                                .expect("nodes serialize");
+                        }
                         buf
                     })
                     .collect();
@@ -756,20 +831,31 @@ fn write_manifest_to(
                 }
             }
         });
-        let mut first = true;
+        let mut empty = true;
         for bufs in receive {
             for b in &bufs {
-                if !first {
-                    out.write_all(b",")?;
-                }
-                first = false;
+                empty &= b.is_empty();
                 out.write_all(b)?;
             }
         }
+        out.write_all(if empty { b"{}" } else { b"}" })?;
+        out.write_all(between.as_bytes())?;
+        let (p, c) = maps.join().expect("the id maps serialize");
+        out.write_all(&p)?;
+        out.write_all(middle.as_bytes())?;
+        out.write_all(&c)?;
         Ok::<(), std::io::Error>(())
     })?;
-    out.write_all(b"}")?;
-    out.write_all(after.as_bytes())
+    out.write_all(tail.as_bytes())
+}
+
+/// `parent_map`/`child_map`: ids to lists of ids, in the order given.
+struct IdLists<'a, L>(&'a [(&'a str, L)]);
+
+impl<L: Serialize> Serialize for IdLists<'_, L> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 fn ctx_node_json(n: &Node, ctx: &Ctx) -> Json {
@@ -987,8 +1073,9 @@ fn manifest_json_with_nodes(ctx: &Ctx, invocation_id: &str, nodes: Map<String, J
         "groups": {},
         "selectors": {},
         "disabled": disabled,
-        "parent_map": m.parent_map(),
-        "child_map": m.child_map(),
+        // Filled in by the writer, which streams them.
+        "parent_map": {},
+        "child_map": {},
         "group_map": {},
         "saved_queries": {},
         "semantic_models": {},

@@ -141,8 +141,6 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         renders,
     } = parsed;
     let mut t = std::time::Instant::now();
-    let dag = Dag::build(&manifest)?;
-    parse::timing("dag", &mut t);
     let resolver: Arc<dyn Resolver> =
         Arc::new(CompileResolver::new(&manifest, jinja.shared.quoting));
     // `graph` costs a full serialization of the manifest: build it only if a template reads it.
@@ -164,91 +162,94 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     };
     let warehouse = Path::new(&project.target.warehouse).to_path_buf();
 
-    let ids: Vec<&String> = manifest
+    let nodes: Vec<(&String, &Node)> = manifest
         .nodes
-        .keys()
-        .filter(|id| {
+        .iter()
+        .filter(|(id, n)| {
             opts.only
                 .as_ref()
-                .is_none_or(|o| o.contains(*id) || manifest.nodes[*id].is_ephemeral())
+                .is_none_or(|o| o.contains(*id) || n.is_ephemeral())
         })
         .collect();
-    let templates = ids
+    let templates = nodes
         .iter()
-        .filter(|id| {
-            let n = &manifest.nodes[**id];
-            n.resource_type != ResourceType::Seed && n.test_metadata.is_none()
-        })
+        .filter(|(_, n)| n.resource_type != ResourceType::Seed && n.test_metadata.is_none())
         .count();
+    // Each node's parse render, handed over (not copied) to the node's compile.
+    let mut renders = renders;
+    let slots: Vec<Option<parse::ParseRender>> =
+        nodes.iter().map(|(id, _)| renders.remove(*id)).collect();
+    drop(renders);
     let native = builtin_tests::NativeTests::new(&jinja.shared.registry);
     type Rendered = (String, String, Vec<String>, Vec<String>);
     let reused_count = std::sync::atomic::AtomicUsize::new(0);
-    let rendered: Vec<std::result::Result<Rendered, Diagnostic>> = ids
-        .par_iter()
-        .filter(|id| manifest.nodes[**id].resource_type != ResourceType::Seed)
-        .map(|id| {
-            let n = &manifest.nodes[*id];
-            if let Some(md) = &n.test_metadata {
-                if let Some(sql) = native_generic_test(&jinja, &native, n, md, &resolver) {
-                    return Ok(((*id).clone(), sql, Vec::new(), Vec::new()));
+    let render = || -> Vec<std::result::Result<Rendered, Diagnostic>> {
+        nodes
+            .par_iter()
+            .zip(slots.into_par_iter())
+            .filter(|((_, n), _)| n.resource_type != ResourceType::Seed)
+            .map(|((id, n), parsed)| {
+                if let Some(md) = &n.test_metadata {
+                    if let Some(sql) = native_generic_test(&jinja, &native, n, md, &resolver) {
+                        return Ok(((*id).clone(), sql, Vec::new(), Vec::new()));
+                    }
                 }
-            }
-            let exists = warehouse
-                .join(&n.schema)
-                .join(&n.alias)
-                .join("_delta_log")
-                .is_dir();
-            let incremental =
-                n.materialized() == "incremental" && exists && !n.full_refresh(opts.full_refresh);
-            let reused = match (&n.test_metadata, renders.get(*id)) {
-                (None, Some(r)) if still_holds(r, n, &resolver, incremental, &jinja) => {
-                    Some(r.sql.clone())
+                let incremental = n.materialized() == "incremental"
+                    && !n.full_refresh(opts.full_refresh)
+                    && warehouse
+                        .join(&n.schema)
+                        .join(&n.alias)
+                        .join("_delta_log")
+                        .is_dir();
+                let reused = match (&n.test_metadata, parsed) {
+                    (None, Some(r)) if still_holds(&r, n, &resolver, incremental, &jinja) => {
+                        Some(r.sql)
+                    }
+                    _ => None,
+                };
+                // (`render_hooks` renders arrays only.)
+                let no_hooks = ["pre-hook", "post-hook"].iter().all(|k| {
+                    n.config
+                        .get(*k)
+                        .and_then(Json::as_array)
+                        .is_none_or(Vec::is_empty)
+                });
+                if reused.is_some() {
+                    reused_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                _ => None,
-            };
-            // (`render_hooks` renders arrays only.)
-            let no_hooks = ["pre-hook", "post-hook"].iter().all(|k| {
-                n.config
-                    .get(*k)
-                    .and_then(Json::as_array)
-                    .is_none_or(Vec::is_empty)
-            });
-            if reused.is_some() {
-                reused_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            if let (Some(sql), true) = (&reused, no_hooks) {
-                return Ok(((*id).clone(), sql.clone(), Vec::new(), Vec::new()));
-            }
-            let scope = compile_scope(&jinja, n, &resolver, &graph, incremental);
-            let pre = render_hooks(&jinja, n, "pre-hook", &scope)?;
-            let post = render_hooks(&jinja, n, "post-hook", &scope)?;
-            let sql = if let Some(sql) = reused {
-                sql
-            } else if let Some(md) = &n.test_metadata {
-                compile_generic_test(&jinja, n, md, scope)?
-            } else {
-                jinja
-                    .render(&n.display_path, &n.raw_code, scope, &n.package_name)
-                    .map_err(|d| {
-                        d.note(format!(
-                            "while compiling {} '{}'",
-                            n.resource_type.as_str(),
-                            n.name
-                        ))
-                    })?
-            };
-            Ok(((*id).clone(), sql, pre, post))
-        })
-        .collect();
-    let mut compiled: HashMap<String, String> = HashMap::with_capacity(rendered.len());
-    for r in rendered {
-        let (id, sql, pre, post) = r?;
-        if let Some(n) = manifest.nodes.get_mut(&id) {
-            n.pre_hooks = pre;
-            n.post_hooks = post;
-        }
-        compiled.insert(id, sql);
-    }
+                let reused = match (reused, no_hooks) {
+                    (Some(sql), true) => return Ok(((*id).clone(), sql, Vec::new(), Vec::new())),
+                    (reused, _) => reused,
+                };
+                let scope = compile_scope(&jinja, n, &resolver, &graph, incremental);
+                let pre = render_hooks(&jinja, n, "pre-hook", &scope)?;
+                let post = render_hooks(&jinja, n, "post-hook", &scope)?;
+                let sql = if let Some(sql) = reused {
+                    sql
+                } else if let Some(md) = &n.test_metadata {
+                    compile_generic_test(&jinja, n, md, scope)?
+                } else {
+                    jinja
+                        .render(&n.display_path, &n.raw_code, scope, &n.package_name)
+                        .map_err(|d| {
+                            d.note(format!(
+                                "while compiling {} '{}'",
+                                n.resource_type.as_str(),
+                                n.name
+                            ))
+                        })?
+                };
+                Ok(((*id).clone(), sql, pre, post))
+            })
+            .collect()
+    };
+    // The graph (and its cycle check, which wins over render errors) is built alongside.
+    let (dag, rendered) = rayon::join(|| Dag::build(&manifest), render);
+    let dag = dag?;
+    drop(nodes);
+    let rendered: Vec<Rendered> = rendered
+        .into_iter()
+        .collect::<std::result::Result<_, _>>()?;
     let on_run_start = render_project_hooks(&jinja, project, "on-run-start", &graph)?;
     let on_run_end = render_project_hooks(&jinja, project, "on-run-end", &graph)?;
 
@@ -260,19 +261,37 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         &mut t,
     );
     // Ephemeral models become CTEs of their consumers, deepest first, each once.
-    let injected: Vec<(String, String)> = compiled
-        .par_iter()
-        .map(|(id, sql)| {
-            let mut ctes: Vec<(String, String)> = Vec::new();
-            collect_ephemerals(&manifest, &compiled, id, &mut ctes, &mut Vec::new());
-            (id.clone(), crate::sql::inject_ctes(sql, &ctes))
-        })
-        .collect();
-    for (id, sql) in injected {
-        if let Some(n) = manifest.nodes.get_mut(&id) {
-            n.compiled_code = Some(sql);
+    let injected: Vec<Option<String>> = if manifest.nodes.values().any(Node::is_ephemeral) {
+        let bodies: HashMap<&str, &str> = rendered
+            .iter()
+            .filter(|(id, ..)| manifest.nodes[id].is_ephemeral())
+            .map(|(id, sql, ..)| (id.as_str(), sql.as_str()))
+            .collect();
+        rendered
+            .par_iter()
+            .map(|(id, sql, ..)| {
+                let mut ctes: Vec<(String, String)> = Vec::new();
+                collect_ephemerals(&manifest, &bodies, id, &mut ctes, &mut Vec::new());
+                (!ctes.is_empty()).then(|| crate::sql::inject_ctes(sql, &ctes))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Results are in id order, as the nodes are: one walk hands each its SQL and hooks.
+    let mut results = rendered
+        .into_iter()
+        .zip(injected.into_iter().chain(std::iter::repeat(None)))
+        .peekable();
+    for (id, n) in manifest.nodes.iter_mut() {
+        if results.peek().is_some_and(|((rid, ..), _)| rid == id) {
+            let ((_, sql, pre, post), with_ctes) = results.next().expect("peeked");
+            n.pre_hooks = pre;
+            n.post_hooks = post;
+            n.compiled_code = Some(with_ctes.unwrap_or(sql));
         }
     }
+    debug_assert!(results.next().is_none(), "every result belongs to a node");
     warnings.extend(
         jinja
             .take_warnings()
@@ -675,7 +694,7 @@ fn render_project_hooks(
 
 fn collect_ephemerals(
     m: &Manifest,
-    compiled: &HashMap<String, String>,
+    compiled: &HashMap<&str, &str>,
     id: &str,
     out: &mut Vec<(String, String)>,
     seen: &mut Vec<String>,
@@ -688,8 +707,8 @@ fn collect_ephemerals(
         }
         seen.push(dep.clone());
         collect_ephemerals(m, compiled, dep, out, seen);
-        if let Some(sql) = compiled.get(dep) {
-            out.push((format!("__dbt__cte__{}", d.name), sql.clone()));
+        if let Some(sql) = compiled.get(dep.as_str()) {
+            out.push((format!("__dbt__cte__{}", d.name), sql.to_string()));
         }
     }
 }

@@ -4,7 +4,7 @@
 pub mod select;
 pub mod selectors_yml;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -21,15 +21,15 @@ impl Dag {
     /// Edges parent → child over nodes, sources, exposures and unit tests; ids inserted in
     /// sorted order so everything derived from the graph is deterministic.
     pub fn build(m: &Manifest) -> Result<Dag> {
-        let parents: BTreeMap<String, Vec<String>> = m.parent_map();
-        let mut graph = DiGraph::new();
-        let mut index = HashMap::new();
-        for id in parents.keys() {
-            index.insert(id.clone(), graph.add_node(id.clone()));
+        let parents = m.parents();
+        let mut graph = DiGraph::with_capacity(parents.len(), parents.len() * 2);
+        let mut index = HashMap::with_capacity(parents.len());
+        for (id, _) in &parents {
+            index.insert(id.to_string(), graph.add_node(id.to_string()));
         }
         for (child, ps) in &parents {
-            for p in ps {
-                if let (Some(&a), Some(&b)) = (index.get(p), index.get(child)) {
+            for p in ps.iter() {
+                if let (Some(&a), Some(&b)) = (index.get(p), index.get(*child)) {
                     graph.add_edge(a, b, ());
                 }
             }

@@ -63,11 +63,11 @@ fn quoting(project: &Project) -> Quoting {
 }
 
 /// A patch from YAML, with the file it came from.
-struct Patched {
-    patch: NodePatch,
-    file: String,
-    display: String,
-    text: Arc<str>,
+struct Patched<'a> {
+    patch: &'a NodePatch,
+    file: &'a str,
+    display: &'a str,
+    text: &'a Arc<str>,
 }
 
 struct SchemaDoc {
@@ -89,9 +89,20 @@ pub fn timing(label: &str, since: &mut std::time::Instant) {
                 .and_then(|v| v.parse::<u64>().ok())
                 .map_or(0, |kb| kb / 1024)
         };
+        // Process CPU time since the last mark: wall time against it shows idle cores.
+        static CPU: std::sync::Mutex<f64> = std::sync::Mutex::new(0.0);
+        let cpu_now = {
+            // SAFETY: getrusage fills the struct it is given.
+            let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+            unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            secs(u.ru_utime) + secs(u.ru_stime)
+        };
+        let cpu = cpu_now - std::mem::replace(&mut *CPU.lock().unwrap(), cpu_now);
         eprintln!(
-            "[timing] {label}: {:.1} ms (rss {} MiB, peak {} MiB)",
+            "[timing] {label}: {:.1} ms, cpu {:.1} ms (rss {} MiB, peak {} MiB)",
             since.elapsed().as_secs_f64() * 1000.0,
+            cpu * 1000.0,
             mem("VmRSS:"),
             mem("VmHWM:")
         );
@@ -208,10 +219,10 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 patches.insert(
                     key,
                     Patched {
-                        patch: patch.clone(),
-                        file: sd.file.original_file_path.clone(),
-                        display: sd.file.display.clone(),
-                        text: sd.file.text.clone(),
+                        patch,
+                        file: &sd.file.original_file_path,
+                        display: &sd.file.display,
+                        text: &sd.file.text,
                     },
                 );
             }
@@ -344,13 +355,20 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
     }
 
     // YAML properties and configs before rendering (the template's config.get sees them).
-    for n in &mut pending {
-        if let Some(p) = patches.get(&(n.package_name.clone(), n.resource_type, n.name.clone())) {
-            apply_patch(n, p, &jinja, &mut warnings);
-        }
-    }
+    let patch_warnings: Vec<Vec<Diagnostic>> = pending
+        .par_iter_mut()
+        .map(|n| {
+            let mut w = Vec::new();
+            if let Some(p) = patches.get(&(n.package_name.clone(), n.resource_type, n.name.clone()))
+            {
+                apply_patch(n, p, &jinja, &mut w);
+            }
+            w
+        })
+        .collect();
+    warnings.extend(patch_warnings.into_iter().flatten());
     timing("nodes + sources", &mut t);
-    let predicted = predict(&jinja, project, &pending, &manifest, quoting);
+    let predicted = predict(&jinja, project, &mut pending, &manifest, quoting);
     let resolver = Arc::new(ParseResolver::new(
         &pending, &manifest, project, quoting, predicted,
     ));
@@ -360,18 +378,25 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
     type Rendered = (Node, Vec<Diagnostic>, Option<ParseRender>);
     let results: Vec<std::result::Result<Rendered, Diagnostic>> = pending
         .into_par_iter()
-        .map(|mut n| {
+        .map(|n| {
+            // `model` in the template shares the node; it is the node's only owner again once
+            // the render is over.
+            let shared = Arc::new(n);
             let rec = Arc::new(Recorder::probing());
-            let scope = parse_scope(&jinja, &n, &resolver, &rec);
+            let scope = parse_scope(&jinja, &shared, &resolver, &rec);
             let mut render = None;
-            if n.resource_type != ResourceType::Seed {
-                let sql = jinja.render(&n.display_path, &n.raw_code, scope, &n.package_name).map_err(|d| with_node(d, &n))?;
+            if shared.resource_type != ResourceType::Seed {
+                let n = &shared;
+                let sql = jinja.render(&n.display_path, &n.raw_code, scope, &n.package_name).map_err(|d| with_node(d, n))?;
                 let probe = rec.probe.as_ref().expect("a probing recorder");
                 if !probe.opaque.load(std::sync::atomic::Ordering::Relaxed) {
                     let handed = std::mem::take(&mut *probe.handed.lock().unwrap());
                     render = Some(ParseRender { sql, handed });
                 }
+            } else {
+                drop(scope);
             }
+            let mut n = Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone());
             let recorded = std::mem::take(&mut *rec.config.lock().unwrap());
             let mut w = Vec::new();
             for key in recorded.keys() {
@@ -489,7 +514,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 Some(rec) => rec,
                 None => {
                     let rec = Arc::new(Recorder::default());
-                    let scope = parse_scope(&jinja, &n, &resolver, &rec);
+                    let scope = parse_scope(&jinja, &Arc::new(n.clone()), &resolver, &rec);
                     for (k, v) in &kwargs {
                         eval_test_kwarg(&jinja, k, v, scope.clone(), &n.package_name)
                             .map_err(|d| with_node(d, &n))?;
@@ -613,7 +638,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         for e in &sd.doc.exposures {
             let rec = Arc::new(Recorder::default());
             let probe = probe_node(&sd.package, &e.name, &sd.file);
-            let scope = parse_scope(&jinja, &probe, &resolver, &rec);
+            let scope = parse_scope(&jinja, &Arc::new(probe), &resolver, &rec);
             for dep in &e.depends_on {
                 let expr = dep
                     .trim()
@@ -950,7 +975,7 @@ fn dummy_project() -> Project {
 /// YAML properties: description, columns, docs, meta, tags, and `config:` (which sits between
 /// the project tree and the file's own `config()`).
 fn apply_patch(n: &mut Node, p: &Patched, jinja: &Jinja, warnings: &mut Vec<Diagnostic>) {
-    let patch = &p.patch;
+    let patch = p.patch;
     n.description = patch.description.clone().unwrap_or_default();
     n.columns = columns(&patch.columns);
     n.constraints = patch.constraints.clone();
@@ -1501,33 +1526,31 @@ fn predict_config(
 fn predict(
     jinja: &Jinja,
     project: &Project,
-    pending: &[Node],
+    pending: &mut [Node],
     manifest: &Manifest,
     quoting: Quoting,
 ) -> Predicted {
     let namer = Namer::new(jinja, project);
     let seen = std::sync::Mutex::new(HashMap::new());
-    let nodes: Vec<Node> = pending
-        .par_iter()
-        .filter_map(|n| {
+    // Each node is named in place with its guessed config, and given back its own config and
+    // names afterwards (cheaper than naming a copy of every node).
+    let guesses: Vec<Option<(bool, PredictedNode)>> = pending
+        .par_iter_mut()
+        .map(|n| {
             let recorded = predict_config(jinja, n, &seen)?;
-            let mut p = n.clone();
-            cfg::merge(&mut p.config, &recorded);
-            namer.name(jinja, &mut p).ok()?;
-            Some(p)
-        })
-        .collect();
-    let lookup = NameLookup::of(
-        nodes.iter().filter(|n| cfg::enabled(&n.config)),
-        manifest.sources.values(),
-    );
-    Predicted {
-        lookup,
-        nodes: nodes
-            .iter()
-            .map(|n| {
+            let config = (!recorded.is_empty()).then(|| {
+                let own = n.config.clone();
+                cfg::merge(&mut n.config, &recorded);
+                own
+            });
+            let names = (
+                std::mem::take(&mut n.database),
+                std::mem::take(&mut n.schema),
+                n.alias.clone(),
+            );
+            let guess = namer.name(jinja, n).ok().map(|()| {
                 (
-                    n.unique_id.clone(),
+                    cfg::enabled(&n.config),
                     PredictedNode {
                         relation: n.relation(quoting),
                         this: n.this_relation(quoting),
@@ -1535,7 +1558,28 @@ fn predict(
                         database: n.database.clone(),
                     },
                 )
-            })
+            });
+            if let Some(own) = config {
+                n.config = own;
+            }
+            (n.database, n.schema, n.alias) = names;
+            guess
+        })
+        .collect();
+    let lookup = NameLookup::of(
+        pending
+            .iter()
+            .zip(&guesses)
+            .filter(|(_, g)| g.as_ref().is_some_and(|(enabled, _)| *enabled))
+            .map(|(n, _)| n),
+        manifest.sources.values(),
+    );
+    Predicted {
+        lookup,
+        nodes: pending
+            .iter()
+            .zip(guesses)
+            .filter_map(|(n, g)| g.map(|(_, p)| (n.unique_id.clone(), p)))
             .collect(),
         sources: manifest
             .sources
@@ -1664,7 +1708,7 @@ fn model_value(n: &Node) -> Value {
 
 fn parse_scope(
     jinja: &Jinja,
-    n: &Node,
+    n: &Arc<Node>,
     resolver: &Arc<ParseResolver>,
     rec: &Arc<Recorder>,
 ) -> Arc<Scope> {
@@ -1702,7 +1746,7 @@ fn parse_scope(
     vars.insert("is_incremental", context::noted_fn(rec, true));
     vars.insert("should_full_refresh", context::noted_fn(rec, false));
     vars.insert("execute", Value::from(false));
-    vars.insert("model", model_value(n));
+    vars.insert("model", crate::artifacts::shared_node_value(n.clone()));
     vars.insert("graph", empty_graph());
     vars.insert("doc", doc_fn(jinja, &n.package_name));
     if let Some(p) = predicted {

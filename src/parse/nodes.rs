@@ -287,37 +287,61 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Parents of every node, source, exposure and unit test, in dbt's `parent_map` shape.
-    pub fn parent_map(&self) -> BTreeMap<String, Vec<String>> {
-        let mut map = BTreeMap::new();
-        for n in self.nodes.values() {
-            map.insert(n.unique_id.clone(), n.depends_on_nodes.clone());
-        }
-        for s in self.sources.values() {
-            map.insert(s.unique_id.clone(), Vec::new());
-        }
-        for e in self.exposures.values() {
-            map.insert(e.unique_id.clone(), e.depends_on_nodes.clone());
-        }
-        for u in self.unit_tests.values() {
-            map.insert(u.unique_id.clone(), u.depends_on_nodes.clone());
-        }
-        map
+    /// Every node, source, exposure and unit test id with its parents, sorted by id: dbt's
+    /// `parent_map`, borrowed.
+    pub fn parents(&self) -> Vec<(&str, &[String])> {
+        let none: &[String] = &[];
+        let mut out: Vec<(&str, &[String])> = Vec::with_capacity(
+            self.nodes.len() + self.sources.len() + self.exposures.len() + self.unit_tests.len(),
+        );
+        out.extend(
+            self.nodes
+                .values()
+                .map(|n| (n.unique_id.as_str(), n.depends_on_nodes.as_slice())),
+        );
+        out.extend(self.sources.values().map(|s| (s.unique_id.as_str(), none)));
+        out.extend(
+            self.exposures
+                .values()
+                .map(|e| (e.unique_id.as_str(), e.depends_on_nodes.as_slice())),
+        );
+        out.extend(
+            self.unit_tests
+                .values()
+                .map(|u| (u.unique_id.as_str(), u.depends_on_nodes.as_slice())),
+        );
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out
     }
 
-    pub fn child_map(&self) -> BTreeMap<String, Vec<String>> {
-        let parents = self.parent_map();
-        let mut map: BTreeMap<String, Vec<String>> =
-            parents.keys().map(|k| (k.clone(), Vec::new())).collect();
-        for (child, ps) in &parents {
-            for p in ps {
-                map.entry(p.clone()).or_default().push(child.clone());
+    /// dbt's `child_map` from [`Manifest::parents`]: every id (and every parent named but not
+    /// present) with its children, sorted and without repeats.
+    pub fn children<'a>(parents: &[(&'a str, &'a [String])]) -> Vec<(&'a str, Vec<&'a str>)> {
+        let pos: std::collections::HashMap<&str, usize> = parents
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        let mut out: Vec<(&str, Vec<&str>)> =
+            parents.iter().map(|(id, _)| (*id, Vec::new())).collect();
+        let mut dangling: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        // Children are visited in id order, so each list comes out sorted.
+        for (child, ps) in parents {
+            for p in ps.iter() {
+                match pos.get(p.as_str()) {
+                    Some(&i) => out[i].1.push(child),
+                    None => dangling.entry(p.as_str()).or_default().push(child),
+                }
             }
         }
-        for v in map.values_mut() {
-            v.sort();
+        let had_dangling = !dangling.is_empty();
+        out.extend(dangling);
+        if had_dangling {
+            out.sort_by(|a, b| a.0.cmp(b.0));
+        }
+        for (_, v) in &mut out {
             v.dedup();
         }
-        map
+        out
     }
 }
