@@ -789,7 +789,7 @@ fn write_manifest_to(
         .split_once(&marker("child_map"))
         .expect("marker is present");
     out.write_all(head.as_bytes())?;
-    let nodes: Vec<(&String, &Node)> = m.nodes.iter().collect();
+    let nodes: Vec<(&String, &Node)> = m.nodes.iter().map(|(id, n)| (id, &**n)).collect();
     let ctx = &ctx;
     // Slices bound the memory held at once. Each is serialized on every core, a run of nodes
     // into one buffer, while the previous slice is written out on this thread; the id maps

@@ -170,6 +170,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 .as_ref()
                 .is_none_or(|o| o.contains(*id) || n.is_ephemeral())
         })
+        .map(|(id, n)| (id, &**n))
         .collect();
     let templates = nodes
         .iter()
@@ -261,7 +262,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         &mut t,
     );
     // Ephemeral models become CTEs of their consumers, deepest first, each once.
-    let injected: Vec<Option<String>> = if manifest.nodes.values().any(Node::is_ephemeral) {
+    let injected: Vec<Option<String>> = if manifest.nodes.values().any(|n| n.is_ephemeral()) {
         let bodies: HashMap<&str, &str> = rendered
             .iter()
             .filter(|(id, ..)| manifest.nodes[id].is_ephemeral())

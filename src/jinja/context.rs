@@ -211,7 +211,10 @@ impl Object for MacroFn {
         }
         let ctx = current_ctx(state)?;
         if let Some(rec) = &ctx.scope.recorder {
-            rec.macros.lock().unwrap().insert(def.unique_id.clone());
+            let mut macros = rec.macros.lock().unwrap();
+            if !macros.contains(&def.unique_id) {
+                macros.insert(def.unique_id.clone());
+            }
         }
         let inner_ctx = Ctx {
             shared: ctx.shared.clone(),

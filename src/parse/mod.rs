@@ -483,26 +483,26 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             }
         }
     }
-    let test_nodes: Vec<Node> = entries
+    let mut test_nodes: Vec<Node> = entries
         .par_iter()
         .map(|(sd, target, column, t)| generic_test(project, sd, target, *column, t))
         .collect::<Result<_>>()?;
     // Test kwargs are evaluated in the parse phase to find what the test depends on.
-    let test_results: Vec<Result<Node>> = test_nodes
-        .into_par_iter()
-        .map(|mut n| {
+    let test_results: Vec<Result<()>> = test_nodes
+        .par_iter_mut()
+        .map(|n| {
+            let no_kwargs = Map::new();
             let kwargs = n
                 .test_metadata
                 .as_ref()
-                .map(|m| m.kwargs.clone())
-                .unwrap_or_default();
+                .map_or(&no_kwargs, |m| &m.kwargs);
             // Most arguments (`model`, `column_name`, plain values) need no Jinja: evaluate
             // them with a small scope, and only build the full context when one does. A
             // failed attempt leaves nothing recorded.
             let quick = {
                 let rec = Arc::new(Recorder::default());
                 let dyn_resolver: Arc<dyn Resolver> = resolver.clone();
-                let scope = kwarg_scope(dyn_resolver, Some(rec.clone()), &n);
+                let scope = kwarg_scope(dyn_resolver, Some(rec.clone()), n);
                 kwargs
                     .iter()
                     .all(|(k, v)| {
@@ -515,44 +515,41 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 None => {
                     let rec = Arc::new(Recorder::default());
                     let scope = parse_scope(&jinja, &Arc::new(n.clone()), &resolver, &rec);
-                    for (k, v) in &kwargs {
+                    for (k, v) in kwargs {
                         eval_test_kwarg(&jinja, k, v, scope.clone(), &n.package_name)
-                            .map_err(|d| with_node(d, &n))?;
+                            .map_err(|d| with_node(d, n))?;
                     }
                     rec
                 }
             };
             n.refs = std::mem::take(&mut *rec.refs.lock().unwrap());
             n.sources = std::mem::take(&mut *rec.sources.lock().unwrap());
-            Ok(n)
+            Ok(())
         })
         .collect();
     for t in test_results {
-        parsed_nodes.push(t?);
+        t?;
     }
+    parsed_nodes.append(&mut test_nodes);
 
     timing("test kwargs", &mut t);
     // Names: database, schema, alias.
     let namer = Namer::new(&jinja, project);
-    let named: Vec<Result<Node>> = parsed_nodes
-        .into_par_iter()
-        .map(|mut n| {
-            namer.name(&jinja, &mut n)?;
-            Ok(n)
-        })
+    let named: Vec<Result<()>> = parsed_nodes
+        .par_iter_mut()
+        .map(|n| namer.name(&jinja, n))
         .collect();
-    let mut all_nodes = Vec::new();
     for n in named {
-        all_nodes.push(n?);
+        n?;
     }
+    let all_nodes = parsed_nodes;
 
     timing("naming", &mut t);
     // Enabled nodes go to the manifest; disabled ones are kept aside.
-    let mut enabled_ids: HashSet<String> = HashSet::new();
+    let mut enabled: Vec<Box<Node>> = Vec::with_capacity(all_nodes.len());
     for n in all_nodes {
         if cfg::enabled(&n.config) {
-            enabled_ids.insert(n.unique_id.clone());
-            manifest.nodes.insert(n.unique_id.clone(), n);
+            enabled.push(Box::new(n));
         } else {
             manifest
                 .disabled
@@ -561,11 +558,18 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 .push(n);
         }
     }
+    // In id order, the map is built in one pass (a later node with the same id wins, as with
+    // inserts).
+    enabled.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
+    manifest.nodes = enabled
+        .into_iter()
+        .map(|n| (n.unique_id.clone(), n))
+        .collect();
 
     // Resolve refs and sources into dependencies.
     let lookup = NameLookup::new(&manifest);
     // (id, depends_on, attached node), for every node in parallel; errors in node order.
-    let all: Vec<&Node> = manifest.nodes.values().collect();
+    let all: Vec<&Node> = manifest.nodes.values().map(|n| &**n).collect();
     type Resolved = (String, Vec<String>, Option<String>);
     let resolved: Vec<Result<Resolved>> = all
         .par_iter()
@@ -620,12 +624,10 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             Ok((n.unique_id.clone(), deps, attached))
         })
         .collect();
-    for r in resolved {
-        let (id, deps, attached) = r?;
-        let n = manifest
-            .nodes
-            .get_mut(&id)
-            .expect("resolved from the manifest");
+    let resolved: Vec<Resolved> = resolved.into_iter().collect::<Result<_>>()?;
+    // Resolved in the map's order: one walk hands each node its own.
+    for ((id, deps, attached), n) in resolved.into_iter().zip(manifest.nodes.values_mut()) {
+        debug_assert_eq!(id, n.unique_id);
         if n.test_metadata.is_some() {
             n.attached_node = attached;
         }
@@ -771,6 +773,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             let matched = manifest
                 .nodes
                 .values()
+                .map(|n| &**n)
                 .chain(manifest.disabled.values().flatten())
                 .any(|n| n.resource_type == rt && n.fqn.starts_with(&path));
             if !matched {
@@ -1973,7 +1976,7 @@ pub struct NameLookup {
 
 impl NameLookup {
     pub fn new(m: &Manifest) -> Self {
-        Self::of(m.nodes.values(), m.sources.values())
+        Self::of(m.nodes.values().map(|n| &**n), m.sources.values())
     }
 
     /// A lookup over these nodes and sources.

@@ -277,7 +277,7 @@ pub struct MacroNode {
 /// The parsed project. Maps are ordered so output is deterministic.
 #[derive(Debug, Default)]
 pub struct Manifest {
-    pub nodes: BTreeMap<String, Node>,
+    pub nodes: BTreeMap<String, Box<Node>>,
     pub sources: BTreeMap<String, SourceNode>,
     pub exposures: BTreeMap<String, ExposureNode>,
     pub unit_tests: BTreeMap<String, UnitTestNode>,

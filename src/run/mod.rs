@@ -282,7 +282,7 @@ pub async fn execute(
     let nodes: Arc<BTreeMap<String, Node>> = Arc::new(
         runnable
             .iter()
-            .map(|id| (id.clone(), m.nodes[id].clone()))
+            .map(|id| (id.clone(), (*m.nodes[id]).clone()))
             .collect(),
     );
 

@@ -183,7 +183,7 @@ impl UnitTest {
             .nodes
             .values()
             .find(|n| n.name == plan.model && n.resource_type == crate::parse::ResourceType::Model)
-            .cloned();
+            .map(|n| (**n).clone());
         // Ephemeral parents that were not given still come in as CTEs.
         let mut ephemerals = Vec::new();
         for dep in model.iter().flat_map(|m| &m.depends_on_nodes) {
