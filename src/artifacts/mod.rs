@@ -762,7 +762,7 @@ fn write_manifest_to(
     project: &Project,
     m: &Manifest,
     invocation_id: &str,
-    out: &mut impl std::io::Write,
+    out: &mut (impl std::io::Write + Send),
 ) -> std::io::Result<()> {
     use rayon::prelude::*;
     let ctx = Ctx {
@@ -788,65 +788,71 @@ fn write_manifest_to(
     let (middle, tail) = rest
         .split_once(&marker("child_map"))
         .expect("marker is present");
-    out.write_all(head.as_bytes())?;
     let nodes: Vec<(&String, &Node)> = m.nodes.iter().map(|(id, n)| (id, &**n)).collect();
     let ctx = &ctx;
-    // Slices bound the memory held at once. Each is serialized on every core, a run of nodes
-    // into one buffer, while the previous slice is written out on this thread; the id maps
-    // are serialized beside them.
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+    // A thread of its own writes the pieces in order, so that every rayon worker serializes.
+    // Nodes go in slices, which bound the memory held at once: each is serialized a run of
+    // nodes per buffer while the previous one is written. The id maps are serialized beside
+    // the first slices.
+    use std::borrow::Cow;
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Cow<[u8]>>>(1);
     std::thread::scope(|scope| {
-        let maps = scope.spawn(|| {
-            let parents = m.parents();
-            let children = Manifest::children(&parents);
-            let mut p = Vec::with_capacity(64 * parents.len());
-            serde_json::to_writer(&mut p, &IdLists(&parents)).expect("ids serialize");
-            let mut c = Vec::with_capacity(64 * children.len());
-            serde_json::to_writer(&mut c, &IdLists(&children)).expect("ids serialize");
-            (p, c)
-        });
-        scope.spawn(move || {
-            for (s, slice) in nodes.chunks(2048).enumerate() {
-                let bufs: Vec<Vec<u8>> = slice
-                    .par_chunks(64)
-                    .enumerate()
-                    .map(|(c, run)| {
-                        let mut buf = Vec::with_capacity(run.len() * 4096);
-                        for (i, (id, n)) in run.iter().enumerate() {
-                            buf.push(if s == 0 && c == 0 && i == 0 {
-                                b'{'
-                            } else {
-                                b','
-                            });
-                            serde_json::to_writer(&mut buf, id).expect("strings serialize");
-                            buf.push(b':');
-                            serde_json::to_writer(&mut buf, &NodeSer(n, Some(ctx)))
-                                .expect("nodes serialize");
-                        }
-                        buf
-                    })
-                    .collect();
-                if send.send(bufs).is_err() {
-                    return; // the writer stopped on an error, returned below
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            for pieces in receive {
+                for b in &pieces {
+                    out.write_all(b)?;
                 }
             }
+            Ok(())
         });
-        let mut empty = true;
-        for bufs in receive {
-            for b in &bufs {
-                empty &= b.is_empty();
-                out.write_all(b)?;
-            }
-        }
-        out.write_all(if empty { b"{}" } else { b"}" })?;
-        out.write_all(between.as_bytes())?;
-        let (p, c) = maps.join().expect("the id maps serialize");
-        out.write_all(&p)?;
-        out.write_all(middle.as_bytes())?;
-        out.write_all(&c)?;
-        Ok::<(), std::io::Error>(())
-    })?;
-    out.write_all(tail.as_bytes())
+        // A failed send means the writer stopped on an error, which its join returns.
+        let _ = send.send(vec![Cow::Borrowed(head.as_bytes())]);
+        let ((parents, children), ()) = rayon::join(
+            || {
+                let parents = m.parents();
+                let children = Manifest::children(&parents);
+                let mut p = Vec::with_capacity(64 * parents.len());
+                serde_json::to_writer(&mut p, &IdLists(&parents)).expect("ids serialize");
+                let mut c = Vec::with_capacity(64 * children.len());
+                serde_json::to_writer(&mut c, &IdLists(&children)).expect("ids serialize");
+                (p, c)
+            },
+            || {
+                for (s, slice) in nodes.chunks(2048).enumerate() {
+                    let bufs: Vec<Cow<[u8]>> = slice
+                        .par_chunks(64)
+                        .enumerate()
+                        .map(|(c, run)| {
+                            let mut buf = Vec::with_capacity(run.len() * 4096);
+                            for (i, (id, n)) in run.iter().enumerate() {
+                                let first = s == 0 && c == 0 && i == 0;
+                                buf.push(if first { b'{' } else { b',' });
+                                serde_json::to_writer(&mut buf, id).expect("strings serialize");
+                                buf.push(b':');
+                                serde_json::to_writer(&mut buf, &NodeSer(n, Some(ctx)))
+                                    .expect("nodes serialize");
+                            }
+                            Cow::Owned(buf)
+                        })
+                        .collect();
+                    if send.send(bufs).is_err() {
+                        return;
+                    }
+                }
+            },
+        );
+        let close: &[u8] = if nodes.is_empty() { b"{}" } else { b"}" };
+        let _ = send.send(vec![
+            Cow::Borrowed(close),
+            Cow::Borrowed(between.as_bytes()),
+            Cow::Owned(parents),
+            Cow::Borrowed(middle.as_bytes()),
+            Cow::Owned(children),
+            Cow::Borrowed(tail.as_bytes()),
+        ]);
+        drop(send);
+        writer.join().expect("the manifest writer does not panic")
+    })
 }
 
 /// `parent_map`/`child_map`: ids to lists of ids, in the order given.
