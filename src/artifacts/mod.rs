@@ -183,8 +183,7 @@ impl Serialize for ConfigOut<'_> {
                 "materialized" => m.serialize_entry(k, n.materialized())?,
                 "tags" => m.serialize_entry(k, &n.tags())?,
                 "store_failures_as" => m.serialize_entry(k, &store_failures_as(n))?,
-                // Most configs set a few keys: a scan beats hashing every default's name.
-                _ => match n.config.iter().find(|(c, _)| c == k).map(|(_, v)| v) {
+                _ => match crate::project::config::get(&n.config, k) {
                     Some(v) => m.serialize_entry(k, &config_value(k, v, Some(d)))?,
                     None => m.serialize_entry(k, d)?,
                 },

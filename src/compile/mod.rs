@@ -49,10 +49,18 @@ struct CompileResolver {
 
 impl CompileResolver {
     fn new(m: &Manifest, quoting: Quoting) -> Self {
-        let mut relations = HashMap::new();
-        for n in m.nodes.values() {
-            relations.insert(n.unique_id.clone(), n.relation(quoting));
-        }
+        // What ref() can name: models, seeds and snapshots.
+        let relations = m
+            .nodes
+            .values()
+            .filter(|n| {
+                matches!(
+                    n.resource_type,
+                    ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+                )
+            })
+            .map(|n| (n.unique_id.clone(), n.relation(quoting)))
+            .collect();
         let sources = m
             .sources
             .values()
@@ -74,8 +82,8 @@ impl CompileResolver {
 impl Resolver for CompileResolver {
     fn resolve_ref(&self, from: &str, call: &RefCall) -> std::result::Result<Relation, Diagnostic> {
         self.lookup
-            .resolve(from, call)
-            .and_then(|id| self.relations.get(&id).cloned())
+            .resolve_id(from, call)
+            .and_then(|id| self.relations.get(id).cloned())
             .ok_or_else(|| {
                 Diagnostic::error(
                     "E301",
@@ -247,7 +255,12 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     // The graph (and its cycle check, which wins over render errors) is built alongside.
     let (dag, rendered) = rayon::join(|| Dag::build(&manifest), render);
     let dag = dag?;
-    drop(nodes);
+    // The nodes rendered, in the order of `rendered`.
+    let rendered_nodes: Vec<&Node> = nodes
+        .iter()
+        .filter(|(_, n)| n.resource_type != ResourceType::Seed)
+        .map(|(_, n)| *n)
+        .collect();
     let rendered: Vec<Rendered> = rendered
         .into_iter()
         .collect::<std::result::Result<_, _>>()?;
@@ -263,16 +276,22 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     );
     // Ephemeral models become CTEs of their consumers, deepest first, each once.
     let injected: Vec<Option<String>> = if manifest.nodes.values().any(|n| n.is_ephemeral()) {
-        let bodies: HashMap<&str, &str> = rendered
+        // Each ephemeral model's node and SQL, by id.
+        let bodies: HashMap<&str, (&Node, &str)> = rendered
             .iter()
-            .filter(|(id, ..)| manifest.nodes[id].is_ephemeral())
-            .map(|(id, sql, ..)| (id.as_str(), sql.as_str()))
+            .filter_map(|(id, sql, ..)| {
+                let n = &manifest.nodes[id];
+                n.is_ephemeral()
+                    .then_some((id.as_str(), (&**n, sql.as_str())))
+            })
             .collect();
         rendered
             .par_iter()
-            .map(|(id, sql, ..)| {
+            .zip(rendered_nodes.par_iter())
+            .map(|((id, sql, ..), n)| {
+                debug_assert_eq!(*id, n.unique_id);
                 let mut ctes: Vec<(String, String)> = Vec::new();
-                collect_ephemerals(&manifest, &bodies, id, &mut ctes, &mut Vec::new());
+                collect_ephemerals(&bodies, &n.depends_on_nodes, &mut ctes, &mut Vec::new());
                 (!ctes.is_empty()).then(|| crate::sql::inject_ctes(sql, &ctes))
             })
             .collect()
@@ -693,24 +712,23 @@ fn render_project_hooks(
     Ok(out)
 }
 
-fn collect_ephemerals(
-    m: &Manifest,
-    compiled: &HashMap<&str, &str>,
-    id: &str,
+/// The ephemeral models among `deps` and, first, their own: (CTE name, SQL), each once.
+fn collect_ephemerals<'a>(
+    ephemeral: &HashMap<&str, (&'a Node, &str)>,
+    deps: &'a [String],
     out: &mut Vec<(String, String)>,
-    seen: &mut Vec<String>,
+    seen: &mut Vec<&'a str>,
 ) {
-    let Some(n) = m.nodes.get(id) else { return };
-    for dep in &n.depends_on_nodes {
-        let Some(d) = m.nodes.get(dep) else { continue };
-        if !d.is_ephemeral() || seen.contains(dep) {
+    for dep in deps {
+        let Some((d, sql)) = ephemeral.get(dep.as_str()) else {
+            continue;
+        };
+        if seen.contains(&dep.as_str()) {
             continue;
         }
-        seen.push(dep.clone());
-        collect_ephemerals(m, compiled, dep, out, seen);
-        if let Some(sql) = compiled.get(dep.as_str()) {
-            out.push((format!("__dbt__cte__{}", d.name), sql.to_string()));
-        }
+        seen.push(dep);
+        collect_ephemerals(ephemeral, &d.depends_on_nodes, out, seen);
+        out.push((format!("__dbt__cte__{}", d.name), sql.to_string()));
     }
 }
 
@@ -915,8 +933,15 @@ fn write_compiled_files(project: &Project, c: &Compiled) -> Result<()> {
         })
         .collect();
     // Each folder once, rather than a `create_dir_all` per file.
-    let dirs: std::collections::BTreeSet<&Path> =
-        files.iter().filter_map(|(p, _)| p.parent()).collect();
+    let mut dirs: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    let mut last = None;
+    for dir in files.iter().filter_map(|(p, _)| p.parent()) {
+        // Files of a folder mostly come together: skip hashing the folder just seen.
+        if last != Some(dir) {
+            dirs.insert(dir);
+            last = Some(dir);
+        }
+    }
     for dir in dirs {
         std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
     }

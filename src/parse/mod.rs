@@ -487,15 +487,26 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         .par_iter()
         .map(|(sd, target, column, t)| generic_test(project, sd, target, *column, t))
         .collect::<Result<_>>()?;
+    drop(entries);
+    // Only exposures and unit tests are read from the YAML from here on: the rest is freed
+    // now (on every core), so that what follows reuses its memory.
+    let schema_docs: Vec<SchemaDoc> = schema_docs
+        .into_par_iter()
+        .map(|mut sd| {
+            sd.doc = SchemaFile {
+                exposures: std::mem::take(&mut sd.doc.exposures),
+                unit_tests: std::mem::take(&mut sd.doc.unit_tests),
+                ..SchemaFile::default()
+            };
+            sd
+        })
+        .collect();
     // Test kwargs are evaluated in the parse phase to find what the test depends on.
     let test_results: Vec<Result<()>> = test_nodes
         .par_iter_mut()
         .map(|n| {
             let no_kwargs = Map::new();
-            let kwargs = n
-                .test_metadata
-                .as_ref()
-                .map_or(&no_kwargs, |m| &m.kwargs);
+            let kwargs = n.test_metadata.as_ref().map_or(&no_kwargs, |m| &m.kwargs);
             // Most arguments (`model`, `column_name`, plain values) need no Jinja: evaluate
             // them with a small scope, and only build the full context when one does. A
             // failed attempt leaves nothing recorded.
@@ -1337,20 +1348,56 @@ pub fn kwarg_scope(
 /// The kwargs weir itself generates (`{{ get_where_subquery(ref('x')) }}`) and plain
 /// `ref('x')` / `source('a', 'b')` arguments resolve without Jinja when the project does not
 /// override `get_where_subquery`: same result, a fraction of the cost, for every generic test.
+/// `ref('a')`, `ref('a', 'b')`, `source('a', 'b')`, alone or as
+/// `{{ get_where_subquery(...) }}` (spaces allowed between the parts, names without quotes in
+/// them): (wrapped, is it `ref`, first name, second name).
+fn relation_kwarg_parts(s: &str) -> Option<(bool, bool, &str, Option<&str>)> {
+    fn quoted(s: &str) -> Option<(&str, &str)> {
+        let rest = s.strip_prefix('\'')?;
+        let end = rest.find(['\'', '"'])?;
+        (end > 0 && rest[end..].starts_with('\'')).then(|| (&rest[..end], &rest[end + 1..]))
+    }
+    let mut rest = s.trim_start();
+    let wrapped = match rest.strip_prefix("{{") {
+        Some(r) => {
+            rest = r
+                .trim_start()
+                .strip_prefix("get_where_subquery(")?
+                .trim_start();
+            true
+        }
+        None => false,
+    };
+    let (is_ref, r) = match rest.strip_prefix("ref(") {
+        Some(r) => (true, r),
+        None => (false, rest.strip_prefix("source(")?),
+    };
+    let (a, r) = quoted(r.trim_start())?;
+    let r = r.trim_start();
+    let (b, r) = match r.strip_prefix(',') {
+        Some(r) => {
+            let (b, r) = quoted(r.trim_start())?;
+            (Some(b), r.trim_start())
+        }
+        None => (None, r),
+    };
+    let mut r = r.strip_prefix(')')?;
+    if wrapped {
+        r = r
+            .trim_start()
+            .strip_prefix(')')?
+            .trim_start()
+            .strip_prefix("}}")?;
+    }
+    r.trim().is_empty().then_some((wrapped, is_ref, a, b))
+}
+
 fn fast_relation_kwarg(
     jinja: &Jinja,
     s: &str,
     scope: &Arc<Scope>,
 ) -> Option<std::result::Result<Value, Diagnostic>> {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| {
-        regex::Regex::new(r#"^\s*(\{\{\s*get_where_subquery\(\s*)?(ref|source)\(\s*'([^'"]+)'\s*(?:,\s*'([^'"]+)'\s*)?\)(\s*\)\s*\}\})?\s*$"#).unwrap()
-    });
-    let cap = re.captures(s)?;
-    let wrapped = cap.get(1).is_some();
-    if wrapped != cap.get(5).is_some() {
-        return None;
-    }
+    let (wrapped, is_ref, a, b) = relation_kwarg_parts(s)?;
     let reg = &jinja.shared.registry;
     if wrapped
         && reg.by_package.iter().any(|(p, m)| {
@@ -1359,11 +1406,8 @@ fn fast_relation_kwarg(
     {
         return None;
     }
-    let (a, b) = (
-        cap[3].to_string(),
-        cap.get(4).map(|m| m.as_str().to_string()),
-    );
-    let rel = if &cap[2] == "ref" {
+    let (a, b) = (a.to_string(), b.map(str::to_string));
+    let rel = if is_ref {
         let f = scope.vars.get("ref")?.downcast_object_ref::<RefFn>()?;
         let call = match b {
             Some(name) => RefCall {
@@ -1462,8 +1506,8 @@ struct PredictedNode {
 
 impl Predicted {
     fn relation(&self, from: &str, call: &RefCall) -> Option<Relation> {
-        let id = self.lookup.resolve(from, call)?;
-        self.nodes.get(&id).map(|p| p.relation.clone())
+        let id = self.lookup.resolve_id(from, call)?;
+        self.nodes.get(id).map(|p| p.relation.clone())
     }
 }
 
@@ -2009,18 +2053,23 @@ impl NameLookup {
 
     /// dbt prefers the calling package's node, then the root project's, then any.
     pub fn resolve(&self, from_package: &str, r: &RefCall) -> Option<String> {
+        self.resolve_id(from_package, r).map(str::to_string)
+    }
+
+    /// [`NameLookup::resolve`], borrowed.
+    pub fn resolve_id(&self, from_package: &str, r: &RefCall) -> Option<&str> {
         let candidates = self.by_name.get(&r.name)?;
         if let Some(p) = &r.package {
             return candidates
                 .iter()
                 .find(|(pkg, _)| pkg == p)
-                .map(|(_, id)| id.clone());
+                .map(|(_, id)| id.as_str());
         }
         candidates
             .iter()
             .find(|(pkg, _)| pkg == from_package)
             .or_else(|| candidates.first())
-            .map(|(_, id)| id.clone())
+            .map(|(_, id)| id.as_str())
     }
 
     pub fn source_id(&self, source: &str, table: &str) -> Option<String> {
@@ -2031,5 +2080,43 @@ impl NameLookup {
 
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relation_kwarg_parts as parts;
+
+    #[test]
+    fn relation_kwargs_are_read_without_jinja_only_in_their_plain_forms() {
+        assert_eq!(
+            parts("{{ get_where_subquery(ref('orders')) }}"),
+            Some((true, true, "orders", None))
+        );
+        assert_eq!(
+            parts("  {{get_where_subquery( source( 'raw' , 'orders' ) )}} "),
+            Some((true, false, "raw", Some("orders")))
+        );
+        assert_eq!(
+            parts("ref('pkg', 'm')"),
+            Some((false, true, "pkg", Some("m")))
+        );
+        // Anything else goes through Jinja.
+        for s in [
+            "ref('a') }}",
+            "{{ get_where_subquery(ref('a')) ",
+            "{{ ref('a') }}",
+            "ref(\"a\")",
+            "ref('')",
+            "ref('a\"b')",
+            "ref('a') ~ 'x'",
+            "source('a')x",
+            "refs('a')",
+            "ref('a', version=2)",
+        ] {
+            assert_eq!(parts(s).map(|p| p.2), None, "{s}");
+        }
+        // `source` with one name is read here and refused by the caller, as before.
+        assert_eq!(parts("source('a')"), Some((false, false, "a", None)));
     }
 }

@@ -103,8 +103,7 @@ pub struct Node {
 
 impl Node {
     pub fn materialized(&self) -> &str {
-        self.config
-            .get("materialized")
+        crate::project::config::get(&self.config, "materialized")
             .and_then(Json::as_str)
             .unwrap_or(match self.resource_type {
                 ResourceType::Seed => "seed",
@@ -116,19 +115,21 @@ impl Node {
     /// dbt's `should_full_refresh()`: the node's own `full_refresh` config, else the flag
     /// (`full_refresh: false` keeps a large incremental table through `--full-refresh`).
     pub fn full_refresh(&self, flag: bool) -> bool {
-        self.config
-            .get("full_refresh")
+        crate::project::config::get(&self.config, "full_refresh")
             .and_then(Json::as_bool)
             .unwrap_or(flag)
     }
     /// The incremental strategy: the configured one, else `merge` with a `unique_key` and
     /// `append` without.
     pub fn incremental_strategy(&self) -> &str {
-        self.config
-            .get("incremental_strategy")
+        crate::project::config::get(&self.config, "incremental_strategy")
             .and_then(Json::as_str)
             .unwrap_or(
-                if crate::project::config::as_string_list(self.config.get("unique_key")).is_empty()
+                if crate::project::config::as_string_list(crate::project::config::get(
+                    &self.config,
+                    "unique_key",
+                ))
+                .is_empty()
                 {
                     "append"
                 } else {
@@ -175,7 +176,7 @@ impl Node {
         this
     }
     pub fn tags(&self) -> Vec<String> {
-        crate::project::config::as_string_list(self.config.get("tags"))
+        crate::project::config::as_string_list(crate::project::config::get(&self.config, "tags"))
     }
     /// `target/compiled/<package>/<path>`, as dbt lays it out.
     pub fn compiled_path(&self) -> String {

@@ -189,7 +189,7 @@ pub fn from_tree(tree: &Json, fqn: &[String], out: &mut Config) {
     merge(out, &level_configs(level));
     for part in fqn {
         match level.get(part.as_str()) {
-            Some(Json::Object(next)) if !is_plain_config(part, &Json::Object(next.clone())) => {
+            Some(v @ Json::Object(next)) if !is_plain_config(part, v) => {
                 level = next;
                 merge(out, &level_configs(level));
             }
@@ -230,11 +230,21 @@ pub fn tree_paths(tree: &Json, path: &mut Vec<String>, out: &mut Vec<Vec<String>
 
 /// `enabled` as dbt reads it (true unless set false).
 pub fn enabled(config: &Config) -> bool {
-    !matches!(config.get("enabled"), Some(Json::Bool(false)))
+    !matches!(get(config, "enabled"), Some(Json::Bool(false)))
 }
 
 pub fn get_str<'a>(config: &'a Config, key: &str) -> Option<&'a str> {
-    config.get(key).and_then(Json::as_str)
+    get(config, key).and_then(Json::as_str)
+}
+
+/// `config.get(key)`. Most configs hold a few keys, which a scan finds faster than hashing
+/// the name (the map hashes with SipHash); every compile asks each node several times.
+pub fn get<'a>(config: &'a Config, key: &str) -> Option<&'a Json> {
+    if config.len() <= 8 {
+        config.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    } else {
+        config.get(key)
+    }
 }
 
 #[cfg(test)]

@@ -305,14 +305,15 @@ fn load_package(root: &Path, prefix: &str, file: ProjectFile, is_root: bool) -> 
         if !dir.is_dir() {
             continue;
         }
-        let mut entries: Vec<PathBuf> = WalkDir::new(&dir)
+        // Each folder's entries sorted by name, depth first: paths come out in `Path` order.
+        let entries: Vec<PathBuf> = WalkDir::new(&dir)
             .follow_links(true)
+            .sort_by_file_name()
             .into_iter()
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_file())
             .map(|e| e.into_path())
             .collect();
-        entries.sort();
         for path in entries {
             let rel = path
                 .strip_prefix(root)
