@@ -146,23 +146,39 @@ fn py_repr(v: &Json) -> String {
 
 /// dbt's `get_hashable_md`: dicts with sorted keys, lists kept, everything else `str()`.
 fn hashable(v: &Json) -> String {
+    let mut out = String::new();
+    write_hashable(v, &mut out);
+    out
+}
+
+fn write_hashable(v: &Json, out: &mut String) {
     match v {
         Json::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            format!(
-                "{{{}}}",
-                keys.iter()
-                    .map(|k| format!("{}: {}", py_repr_str(k), hashable(&m[*k])))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            let mut entries: Vec<(&String, &Json)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&py_repr_str(k));
+                out.push_str(": ");
+                write_hashable(v, out);
+            }
+            out.push('}');
         }
-        Json::Array(a) => format!(
-            "[{}]",
-            a.iter().map(hashable).collect::<Vec<_>>().join(", ")
-        ),
-        other => py_repr_str(&py_str(other)),
+        Json::Array(a) => {
+            out.push('[');
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_hashable(item, out);
+            }
+            out.push(']');
+        }
+        Json::String(s) => out.push_str(&py_repr_str(s)),
+        other => out.push_str(&py_repr_str(&py_str(other))),
     }
 }
 
@@ -182,13 +198,23 @@ pub fn synthesize_names(
             other => flat.push(py_str(other)),
         }
     }
-    static CLEAN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let clean = CLEAN.get_or_init(|| regex::Regex::new("[^0-9a-zA-Z_]+").unwrap());
-    let unique = flat
-        .iter()
-        .map(|a| clean.replace_all(a, "_").to_string())
-        .collect::<Vec<_>>()
-        .join("__");
+    // Each value with every run of characters outside [0-9a-zA-Z_] made one `_`.
+    let mut unique = String::new();
+    for (i, a) in flat.iter().enumerate() {
+        if i > 0 {
+            unique.push_str("__");
+        }
+        let mut in_run = false;
+        for c in a.chars() {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                unique.push(c);
+                in_run = false;
+            } else if !in_run {
+                unique.push('_');
+                in_run = true;
+            }
+        }
+    }
     let identifier = format!("{test_type}_{target_name}");
     let full = format!("{identifier}_{unique}");
     if full.len() >= 64 {
@@ -197,6 +223,36 @@ pub fn synthesize_names(
     } else {
         (full.clone(), full)
     }
+}
+
+/// [`test_hash`] of the metadata `{name, kwargs, namespace}`, without building it.
+pub fn test_hash_of(
+    full_name: &str,
+    name: &str,
+    kwargs: &Map<String, Json>,
+    namespace: Option<&str>,
+) -> String {
+    // Keys in sorted order, as `hashable` writes a dict.
+    let mut text = String::with_capacity(full_name.len() + 128);
+    text.push_str(full_name);
+    text.push_str("{'kwargs': {");
+    let mut entries: Vec<(&String, &Json)> = kwargs.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(&py_repr_str(k));
+        text.push_str(": ");
+        write_hashable(v, &mut text);
+    }
+    text.push_str("}, 'name': ");
+    text.push_str(&py_repr_str(name));
+    text.push_str(", 'namespace': ");
+    text.push_str(&py_repr_str(namespace.unwrap_or("None")));
+    text.push('}');
+    let digest = format!("{:x}", md5::compute(text.as_bytes()));
+    digest[digest.len() - 10..].to_string()
 }
 
 /// The 10-character suffix of a generic test's unique_id.
@@ -238,6 +294,27 @@ mod tests {
         // "accepted_values_some_model" is under 30 characters, so it is kept whole.
         assert_eq!(short.len(), "accepted_values_some_model".len() + 1 + 32);
         assert!(short.starts_with("accepted_values_some_model_"));
+    }
+
+    #[test]
+    fn test_hash_of_parts_equals_hash_of_metadata() {
+        for (kwargs, ns) in [
+            (
+                json!({"model": "{{ get_where_subquery(ref('orders')) }}", "column_name": "id"}),
+                None,
+            ),
+            (
+                json!({"values": ["a", "it's"], "quote": false, "n": 3, "m": null}),
+                Some("dbt_utils"),
+            ),
+            (json!({}), None),
+        ] {
+            let md = json!({"name": "not_null", "kwargs": kwargs, "namespace": ns});
+            assert_eq!(
+                test_hash_of("t", "not_null", kwargs.as_object().unwrap(), ns),
+                test_hash("t", &md)
+            );
+        }
     }
 
     #[test]

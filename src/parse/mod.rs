@@ -1019,7 +1019,7 @@ fn apply_patch(n: &mut Node, p: &Patched, jinja: &Jinja, warnings: &mut Vec<Diag
                         n.name
                     ),
                 )
-                .at(find_in(&p.display, &p.text, &format!("{key}:")))
+                .at(find_in(p.display, p.text, &format!("{key}:")))
                 .help("check the spelling; custom keys belong under `meta:`"),
             );
         }
@@ -1134,14 +1134,7 @@ fn generic_test(
         Some(n) => (n.clone(), n.clone()),
         None => generic_tests::synthesize_names(&test_type, &target_name, &args),
     };
-    let mut metadata = Map::new();
-    metadata.insert("name".into(), Json::String(e.name.clone()));
-    metadata.insert("kwargs".into(), Json::Object(args.clone()));
-    metadata.insert(
-        "namespace".into(),
-        e.namespace.clone().map(Json::String).unwrap_or(Json::Null),
-    );
-    let hash = generic_tests::test_hash(&full, &Json::Object(metadata));
+    let hash = generic_tests::test_hash_of(&full, &e.name, &args, e.namespace.as_deref());
     let pkg = &sd.package;
     let mut fqn = vec![pkg.clone()];
     fqn.extend(yml_dirs(&sd.file.resource_path));

@@ -22,8 +22,6 @@ pub struct SchemaFile {
     pub macros: Vec<MacroPatch>,
     pub exposures: Vec<ExposureDef>,
     pub unit_tests: Vec<UnitTestDef>,
-    #[serde(flatten)]
-    pub other: Map<String, Json>,
 }
 
 /// Properties of a model, seed, snapshot or analysis.
@@ -46,8 +44,6 @@ pub struct NodePatch {
     pub versions: Vec<Json>,
     pub latest_version: Option<Json>,
     pub deprecation_date: Option<Json>,
-    #[serde(flatten)]
-    pub other: Map<String, Json>,
 }
 
 impl NodePatch {
