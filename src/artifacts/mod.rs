@@ -243,9 +243,13 @@ impl Ctx<'_> {
 /// A test's `store_failures_as`: as set, else `table` when `store_failures` is on (dbt fills
 /// it in so).
 fn store_failures_as(n: &Node) -> Json {
-    match n.config.get("store_failures_as") {
+    match crate::project::config::get(&n.config, "store_failures_as") {
         Some(v) if !v.is_null() => v.clone(),
-        _ if n.config.get("store_failures") == Some(&Json::Bool(true)) => json!("table"),
+        _ if crate::project::config::get(&n.config, "store_failures")
+            == Some(&Json::Bool(true)) =>
+        {
+            json!("table")
+        }
         _ => Json::Null,
     }
 }
@@ -261,7 +265,7 @@ fn relation_name(n: &Node, ctx: Option<&Ctx>) -> Option<String> {
         _ => {}
     }
     let mut quote = ctx.map(Ctx::quoting).unwrap_or([true; 3]);
-    if let Some(Json::Object(q)) = n.config.get("quoting") {
+    if let Some(Json::Object(q)) = crate::project::config::get(&n.config, "quoting") {
         for (i, k) in ["database", "schema", "identifier"].iter().enumerate() {
             if let Some(b) = q.get(*k).and_then(Json::as_bool) {
                 quote[i] = b;
@@ -515,9 +519,12 @@ impl Serialize for NodeSer<'_> {
         m.serialize_entry("tags", &n.tags())?;
         m.serialize_entry("description", &n.description)?;
         m.serialize_entry("columns", &ColumnsOut(&n.columns))?;
-        m.serialize_entry("meta", n.config.get("meta").unwrap_or(&empty))?;
+        m.serialize_entry(
+            "meta",
+            crate::project::config::get(&n.config, "meta").unwrap_or(&empty),
+        )?;
         m.serialize_entry("group", &())?;
-        match n.config.get("docs") {
+        match crate::project::config::get(&n.config, "docs") {
             Some(d) => m.serialize_entry(
                 "docs",
                 &merged(&json!({"show": true, "node_color": null}), d),

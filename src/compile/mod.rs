@@ -218,8 +218,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 };
                 // (`render_hooks` renders arrays only.)
                 let no_hooks = ["pre-hook", "post-hook"].iter().all(|k| {
-                    n.config
-                        .get(*k)
+                    crate::project::config::get(&n.config, k)
                         .and_then(Json::as_array)
                         .is_none_or(Vec::is_empty)
                 });
@@ -630,7 +629,7 @@ fn render_hooks(
     key: &str,
     scope: &Arc<Scope>,
 ) -> std::result::Result<Vec<String>, Diagnostic> {
-    let Some(Json::Array(items)) = n.config.get(key) else {
+    let Some(Json::Array(items)) = crate::project::config::get(&n.config, key) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
@@ -679,7 +678,7 @@ fn render_project_hooks(
     let Some(hooks) = hooks else {
         return Ok(Vec::new());
     };
-    let mut vars: HashMap<&'static str, Value> = HashMap::new();
+    let mut vars = context::FastMap::default();
     vars.insert(
         "var",
         Value::from_object(VarFn {
@@ -750,7 +749,7 @@ fn still_holds(
         Handed::This(rel) => &n.this_relation(quoting) == rel,
         Handed::Schema(s) => &n.schema == s,
         Handed::Database(d) => &n.database == d,
-        Handed::Config(key, v) => n.config.get(key) == v.as_ref(),
+        Handed::Config(key, v) => crate::project::config::get(&n.config, key) == v.as_ref(),
         Handed::Incremental(v) => incremental == *v,
         Handed::FullRefresh(v) => n.full_refresh(jinja.shared.full_refresh) == *v,
     })
@@ -763,7 +762,7 @@ fn compile_scope(
     graph: &Value,
     incremental: bool,
 ) -> Arc<Scope> {
-    let mut vars: HashMap<&'static str, Value> = HashMap::new();
+    let mut vars = context::FastMap::default();
     vars.insert(
         "ref",
         Value::from_object(RefFn {
@@ -833,7 +832,7 @@ fn native_generic_test(
     }
     // Hooks need the full context.
     for key in ["pre-hook", "post-hook"] {
-        match n.config.get(key) {
+        match crate::project::config::get(&n.config, key) {
             None => {}
             Some(Json::Array(items)) if items.is_empty() => {}
             Some(_) => return None,
@@ -847,9 +846,7 @@ fn native_generic_test(
             Err(_) => return None,
         }
     }
-    let store_failures = n
-        .config
-        .get("store_failures")
+    let store_failures = crate::project::config::get(&n.config, "store_failures")
         .map(Value::from_serialize)
         .unwrap_or(Value::from(()));
     native.render(&md.name, &kwargs, &store_failures)

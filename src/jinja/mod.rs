@@ -146,6 +146,7 @@ impl Jinja {
                     });
                 let def = MacroDef {
                     package: package.clone(),
+                    package_name: Arc::from(package.as_str()),
                     name: m.name.clone(),
                     internal: m.internal.clone(),
                     template: template.clone(),
@@ -172,7 +173,7 @@ impl Jinja {
         }
 
         let warnings = Arc::new(Mutex::new(Vec::new()));
-        let mut globals: HashMap<String, Value> = HashMap::new();
+        let mut globals = context::FastMap::default();
         let target = Value::from_serialize(&project.target.fields);
         let mut target_map: serde_json::Map<String, Json> = project.target.fields.clone();
         target_map.insert("name".into(), project.target.name.clone().into());

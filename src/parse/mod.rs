@@ -1312,7 +1312,7 @@ pub fn kwarg_scope(
     recorder: Option<Arc<Recorder>>,
     n: &Node,
 ) -> Arc<Scope> {
-    let mut vars: HashMap<&'static str, Value> = HashMap::with_capacity(3);
+    let mut vars = context::FastMap::with_capacity_and_hasher(3, Default::default());
     vars.insert(
         "ref",
         Value::from_object(RefFn {
@@ -1537,7 +1537,7 @@ fn predict_config(
                     }
                     let rec = Arc::new(Recorder::default());
                     let scope = Arc::new(Scope {
-                        vars: HashMap::from([(
+                        vars: context::FastMap::from_iter([(
                             "config",
                             Value::from_object(ConfigObj {
                                 base: Arc::new(cfg::Config::default()),
@@ -1754,7 +1754,7 @@ fn parse_scope(
 ) -> Arc<Scope> {
     let predicted = resolver.predicted.nodes.get(&n.unique_id);
     let resolver: Arc<dyn Resolver> = resolver.clone();
-    let mut vars: HashMap<&'static str, Value> = HashMap::new();
+    let mut vars = context::FastMap::default();
     vars.insert(
         "ref",
         Value::from_object(RefFn {
@@ -1924,7 +1924,7 @@ impl Namer {
             .cloned()
             .ok_or_else(|| Diagnostic::internal(format!("{macro_name} is missing")))?;
         let scope = Arc::new(Scope {
-            vars: HashMap::from([
+            vars: context::FastMap::from_iter([
                 (
                     "config",
                     Value::from_object(ConfigObj {
