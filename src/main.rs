@@ -13,8 +13,9 @@ const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
 
 fn main() -> std::process::ExitCode {
     // mimalloc hands memory freed by one phase back to the OS after 10 ms, and the next phase
-    // faults it in again, zeroed: on a 10,000-model compile that was a sixth of the CPU time.
-    // A second keeps the memory for the next phase and still returns it during a long run.
+    // faults it in again, zeroed (page zeroing is 13-15 % of a large compile's CPU on the
+    // benchmark VM). A second keeps the memory for the next phase and still returns it during
+    // a long run.
     // SAFETY: sets an integer option; called before any thread starts.
     unsafe {
         mi_option_set(MI_OPTION_PURGE_DELAY, 1000);

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value as Json};
 use indexmap::IndexMap;
 
 use crate::parse::{ColumnInfo, Manifest, Node, ResourceType, SourceNode};
+use crate::project::config as cfg;
 use crate::project::Project;
 
 pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
@@ -183,7 +184,7 @@ impl Serialize for ConfigOut<'_> {
                 "materialized" => m.serialize_entry(k, n.materialized())?,
                 "tags" => m.serialize_entry(k, &n.tags())?,
                 "store_failures_as" => m.serialize_entry(k, &store_failures_as(n))?,
-                _ => match crate::project::config::get(&n.config, k) {
+                _ => match cfg::get(&n.config, k) {
                     Some(v) => m.serialize_entry(k, &config_value(k, v, Some(d)))?,
                     None => m.serialize_entry(k, d)?,
                 },
@@ -243,11 +244,9 @@ impl Ctx<'_> {
 /// A test's `store_failures_as`: as set, else `table` when `store_failures` is on (dbt fills
 /// it in so).
 fn store_failures_as(n: &Node) -> Json {
-    match crate::project::config::get(&n.config, "store_failures_as") {
+    match cfg::get(&n.config, "store_failures_as") {
         Some(v) if !v.is_null() => v.clone(),
-        _ if crate::project::config::get(&n.config, "store_failures")
-            == Some(&Json::Bool(true)) =>
-        {
+        _ if cfg::get(&n.config, "store_failures") == Some(&Json::Bool(true)) => {
             json!("table")
         }
         _ => Json::Null,
@@ -265,7 +264,7 @@ fn relation_name(n: &Node, ctx: Option<&Ctx>) -> Option<String> {
         _ => {}
     }
     let mut quote = ctx.map(Ctx::quoting).unwrap_or([true; 3]);
-    if let Some(Json::Object(q)) = crate::project::config::get(&n.config, "quoting") {
+    if let Some(Json::Object(q)) = cfg::get(&n.config, "quoting") {
         for (i, k) in ["database", "schema", "identifier"].iter().enumerate() {
             if let Some(b) = q.get(*k).and_then(Json::as_bool) {
                 quote[i] = b;
@@ -326,12 +325,6 @@ fn constraint_out(c: &Json) -> Json {
 struct Checksum<'a> {
     name: &'a str,
     checksum: &'a str,
-}
-
-#[derive(serde::Serialize)]
-struct DocsDefault {
-    show: bool,
-    node_color: (),
 }
 
 #[derive(serde::Serialize)]
@@ -519,23 +512,13 @@ impl Serialize for NodeSer<'_> {
         m.serialize_entry("tags", &n.tags())?;
         m.serialize_entry("description", &n.description)?;
         m.serialize_entry("columns", &ColumnsOut(&n.columns))?;
-        m.serialize_entry(
-            "meta",
-            crate::project::config::get(&n.config, "meta").unwrap_or(&empty),
-        )?;
+        m.serialize_entry("meta", cfg::get(&n.config, "meta").unwrap_or(&empty))?;
         m.serialize_entry("group", &())?;
-        match crate::project::config::get(&n.config, "docs") {
-            Some(d) => m.serialize_entry(
-                "docs",
-                &merged(&json!({"show": true, "node_color": null}), d),
-            )?,
-            None => m.serialize_entry(
-                "docs",
-                &DocsDefault {
-                    show: true,
-                    node_color: (),
-                },
-            )?,
+        static DOCS: std::sync::OnceLock<Json> = std::sync::OnceLock::new();
+        let docs = DOCS.get_or_init(|| json!({"show": true, "node_color": null}));
+        match cfg::get(&n.config, "docs") {
+            Some(d) => m.serialize_entry("docs", &merged(docs, d))?,
+            None => m.serialize_entry("docs", docs)?,
         }
         m.serialize_entry("patch_path", &n.patch_path)?;
         m.serialize_entry("build_path", &())?;

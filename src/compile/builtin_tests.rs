@@ -64,7 +64,7 @@ impl NativeTests {
 
     /// `def` (the macro a test node resolved to) is weir's built-in `test_<name>`.
     pub fn is_builtin(reg: &MacroRegistry, def: &Arc<MacroDef>) -> bool {
-        def.package == INTERNAL_PACKAGE && is_internal(Some(def), reg, &def.name)
+        &*def.package == INTERNAL_PACKAGE && is_internal(Some(def), reg, &def.name)
     }
 
     /// Render test `name` with its evaluated keyword arguments, or `None` to use Jinja.

@@ -21,6 +21,7 @@ use crate::jinja::context::{
 use crate::jinja::objects::{Quoting, Relation};
 use crate::jinja::Jinja;
 use crate::parse::{self, Manifest, NameLookup, Node, Parsed, ResourceType};
+use crate::project::config as cfg;
 use crate::project::Project;
 
 pub struct Compiled {
@@ -170,19 +171,22 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     };
     let warehouse = Path::new(&project.target.warehouse).to_path_buf();
 
+    // What is rendered (seeds are not), in id order.
     let nodes: Vec<(&String, &Node)> = manifest
         .nodes
         .iter()
         .filter(|(id, n)| {
-            opts.only
-                .as_ref()
-                .is_none_or(|o| o.contains(*id) || n.is_ephemeral())
+            n.resource_type != ResourceType::Seed
+                && opts
+                    .only
+                    .as_ref()
+                    .is_none_or(|o| o.contains(*id) || n.is_ephemeral())
         })
         .map(|(id, n)| (id, &**n))
         .collect();
     let templates = nodes
         .iter()
-        .filter(|(_, n)| n.resource_type != ResourceType::Seed && n.test_metadata.is_none())
+        .filter(|(_, n)| n.test_metadata.is_none())
         .count();
     // Each node's parse render, handed over (not copied) to the node's compile.
     let mut renders = renders;
@@ -196,7 +200,6 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         nodes
             .par_iter()
             .zip(slots.into_par_iter())
-            .filter(|((_, n), _)| n.resource_type != ResourceType::Seed)
             .map(|((id, n), parsed)| {
                 if let Some(md) = &n.test_metadata {
                     if let Some(sql) = native_generic_test(&jinja, &native, n, md, &resolver) {
@@ -218,7 +221,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                 };
                 // (`render_hooks` renders arrays only.)
                 let no_hooks = ["pre-hook", "post-hook"].iter().all(|k| {
-                    crate::project::config::get(&n.config, k)
+                    cfg::get(&n.config, k)
                         .and_then(Json::as_array)
                         .is_none_or(Vec::is_empty)
                 });
@@ -254,12 +257,6 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     // The graph (and its cycle check, which wins over render errors) is built alongside.
     let (dag, rendered) = rayon::join(|| Dag::build(&manifest), render);
     let dag = dag?;
-    // The nodes rendered, in the order of `rendered`.
-    let rendered_nodes: Vec<&Node> = nodes
-        .iter()
-        .filter(|(_, n)| n.resource_type != ResourceType::Seed)
-        .map(|(_, n)| *n)
-        .collect();
     let rendered: Vec<Rendered> = rendered
         .into_iter()
         .collect::<std::result::Result<_, _>>()?;
@@ -278,17 +275,14 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         // Each ephemeral model's node and SQL, by id.
         let bodies: HashMap<&str, (&Node, &str)> = rendered
             .iter()
-            .filter_map(|(id, sql, ..)| {
-                let n = &manifest.nodes[id];
-                n.is_ephemeral()
-                    .then_some((id.as_str(), (&**n, sql.as_str())))
-            })
+            .zip(&nodes)
+            .filter(|(_, (_, n))| n.is_ephemeral())
+            .map(|((_, sql, ..), (id, n))| (id.as_str(), (*n, sql.as_str())))
             .collect();
         rendered
             .par_iter()
-            .zip(rendered_nodes.par_iter())
-            .map(|((id, sql, ..), n)| {
-                debug_assert_eq!(*id, n.unique_id);
+            .zip(nodes.par_iter())
+            .map(|((_, sql, ..), (_, n))| {
                 let mut ctes: Vec<(String, String)> = Vec::new();
                 collect_ephemerals(&bodies, &n.depends_on_nodes, &mut ctes, &mut Vec::new());
                 (!ctes.is_empty()).then(|| crate::sql::inject_ctes(sql, &ctes))
@@ -629,7 +623,7 @@ fn render_hooks(
     key: &str,
     scope: &Arc<Scope>,
 ) -> std::result::Result<Vec<String>, Diagnostic> {
-    let Some(Json::Array(items)) = crate::project::config::get(&n.config, key) else {
+    let Some(Json::Array(items)) = cfg::get(&n.config, key) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
@@ -749,7 +743,7 @@ fn still_holds(
         Handed::This(rel) => &n.this_relation(quoting) == rel,
         Handed::Schema(s) => &n.schema == s,
         Handed::Database(d) => &n.database == d,
-        Handed::Config(key, v) => crate::project::config::get(&n.config, key) == v.as_ref(),
+        Handed::Config(key, v) => cfg::get(&n.config, key) == v.as_ref(),
         Handed::Incremental(v) => incremental == *v,
         Handed::FullRefresh(v) => n.full_refresh(jinja.shared.full_refresh) == *v,
     })
@@ -832,7 +826,7 @@ fn native_generic_test(
     }
     // Hooks need the full context.
     for key in ["pre-hook", "post-hook"] {
-        match crate::project::config::get(&n.config, key) {
+        match cfg::get(&n.config, key) {
             None => {}
             Some(Json::Array(items)) if items.is_empty() => {}
             Some(_) => return None,
@@ -846,7 +840,7 @@ fn native_generic_test(
             Err(_) => return None,
         }
     }
-    let store_failures = crate::project::config::get(&n.config, "store_failures")
+    let store_failures = cfg::get(&n.config, "store_failures")
         .map(Value::from_serialize)
         .unwrap_or(Value::from(()));
     native.render(&md.name, &kwargs, &store_failures)

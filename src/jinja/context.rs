@@ -42,9 +42,8 @@ pub fn diag_err(d: Diagnostic) -> Error {
 
 #[derive(Debug, Clone)]
 pub struct MacroDef {
-    pub package: String,
-    /// `package`, shared with the contexts of its calls.
-    pub package_name: Arc<str>,
+    /// Shared with the contexts of its calls.
+    pub package: Arc<str>,
     pub name: String,
     /// Name of the macro inside the rewritten template.
     pub internal: String,
@@ -221,7 +220,7 @@ impl Object for MacroFn {
         let inner_ctx = Ctx {
             shared: ctx.shared.clone(),
             scope: ctx.scope.clone(),
-            package: def.package_name.clone(),
+            package: def.package.clone(),
         };
         let tmpl = state.env().get_template(&def.template)?;
         let captured = tmpl.render_captured_to(Value::from_object(inner_ctx), std::io::sink())?;
@@ -447,11 +446,11 @@ pub struct RefCall {
     pub version: Option<String>,
 }
 
-/// Per-node names: `this`, `model`, `ref`, `config`, ... chosen by the phase.
 /// A map keyed by names the program or the project chose (no untrusted input): hashed with
 /// foldhash, several times faster than the standard SipHash on these short keys.
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
+/// Per-node names: `this`, `model`, `ref`, `config`, ... chosen by the phase.
 pub struct Scope {
     pub vars: FastMap<&'static str, Value>,
     pub recorder: Option<Arc<Recorder>>,

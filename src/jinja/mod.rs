@@ -145,8 +145,7 @@ impl Jinja {
                         d
                     });
                 let def = MacroDef {
-                    package: package.clone(),
-                    package_name: Arc::from(package.as_str()),
+                    package: Arc::from(package.as_str()),
                     name: m.name.clone(),
                     internal: m.internal.clone(),
                     template: template.clone(),

@@ -145,6 +145,8 @@ fn py_repr(v: &Json) -> String {
 }
 
 /// dbt's `get_hashable_md`: dicts with sorted keys, lists kept, everything else `str()`.
+/// (The reference [`test_hash_of`] is checked against.)
+#[cfg(test)]
 fn hashable(v: &Json) -> String {
     let mut out = String::new();
     write_hashable(v, &mut out);
@@ -153,20 +155,7 @@ fn hashable(v: &Json) -> String {
 
 fn write_hashable(v: &Json, out: &mut String) {
     match v {
-        Json::Object(m) => {
-            let mut entries: Vec<(&String, &Json)> = m.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&py_repr_str(k));
-                out.push_str(": ");
-                write_hashable(v, out);
-            }
-            out.push('}');
-        }
+        Json::Object(m) => write_hashable_dict(m, out),
         Json::Array(a) => {
             out.push('[');
             for (i, item) in a.iter().enumerate() {
@@ -225,28 +214,36 @@ pub fn synthesize_names(
     }
 }
 
-/// [`test_hash`] of the metadata `{name, kwargs, namespace}`, without building it.
+/// A dict as `hashable` writes it: keys sorted.
+fn write_hashable_dict(m: &Map<String, Json>, out: &mut String) {
+    let mut entries: Vec<(&String, &Json)> = m.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    out.push('{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&py_repr_str(k));
+        out.push_str(": ");
+        write_hashable(v, out);
+    }
+    out.push('}');
+}
+
+/// The 10-character suffix of a generic test's unique_id: the md5 of the full name and dbt's
+/// `get_hashable_md` of the metadata `{name, kwargs, namespace}`, written without building it.
 pub fn test_hash_of(
     full_name: &str,
     name: &str,
     kwargs: &Map<String, Json>,
     namespace: Option<&str>,
 ) -> String {
-    // Keys in sorted order, as `hashable` writes a dict.
+    // The metadata's keys in sorted order, as `hashable` writes a dict.
     let mut text = String::with_capacity(full_name.len() + 128);
     text.push_str(full_name);
-    text.push_str("{'kwargs': {");
-    let mut entries: Vec<(&String, &Json)> = kwargs.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            text.push_str(", ");
-        }
-        text.push_str(&py_repr_str(k));
-        text.push_str(": ");
-        write_hashable(v, &mut text);
-    }
-    text.push_str("}, 'name': ");
+    text.push_str("{'kwargs': ");
+    write_hashable_dict(kwargs, &mut text);
+    text.push_str(", 'name': ");
     text.push_str(&py_repr_str(name));
     text.push_str(", 'namespace': ");
     text.push_str(&py_repr_str(namespace.unwrap_or("None")));
@@ -255,8 +252,10 @@ pub fn test_hash_of(
     digest[digest.len() - 10..].to_string()
 }
 
-/// The 10-character suffix of a generic test's unique_id.
-pub fn test_hash(full_name: &str, metadata: &Json) -> String {
+/// The 10-character suffix of a generic test's unique_id, from the whole metadata as dbt
+/// hashes it (the reference [`test_hash_of`] is checked against).
+#[cfg(test)]
+fn test_hash(full_name: &str, metadata: &Json) -> String {
     let digest = format!(
         "{:x}",
         md5::compute(format!("{full_name}{}", hashable(metadata)).as_bytes())

@@ -553,12 +553,11 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
     for n in named {
         n?;
     }
-    let all_nodes = parsed_nodes;
 
     timing("naming", &mut t);
     // Enabled nodes go to the manifest; disabled ones are kept aside.
-    let mut enabled: Vec<Box<Node>> = Vec::with_capacity(all_nodes.len());
-    for n in all_nodes {
+    let mut enabled: Vec<Box<Node>> = Vec::with_capacity(parsed_nodes.len());
+    for n in parsed_nodes {
         if cfg::enabled(&n.config) {
             enabled.push(Box::new(n));
         } else {
@@ -581,7 +580,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
     let lookup = NameLookup::new(&manifest);
     // (id, depends_on, attached node), for every node in parallel; errors in node order.
     let all: Vec<&Node> = manifest.nodes.values().map(|n| &**n).collect();
-    type Resolved = (String, Vec<String>, Option<String>);
+    type Resolved = (Vec<String>, Option<String>);
     let resolved: Vec<Result<Resolved>> = all
         .par_iter()
         .map(|n| {
@@ -632,13 +631,12 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 attached_from_kwargs(n, &lookup)
                     .or_else(|| deps.iter().find(|d| !d.starts_with("source.")).cloned())
             });
-            Ok((n.unique_id.clone(), deps, attached))
+            Ok((deps, attached))
         })
         .collect();
     let resolved: Vec<Resolved> = resolved.into_iter().collect::<Result<_>>()?;
     // Resolved in the map's order: one walk hands each node its own.
-    for ((id, deps, attached), n) in resolved.into_iter().zip(manifest.nodes.values_mut()) {
-        debug_assert_eq!(id, n.unique_id);
+    for ((deps, attached), n) in resolved.into_iter().zip(manifest.nodes.values_mut()) {
         if n.test_metadata.is_some() {
             n.attached_node = attached;
         }
@@ -1338,9 +1336,6 @@ pub fn kwarg_scope(
     Arc::new(Scope { vars, recorder })
 }
 
-/// The kwargs weir itself generates (`{{ get_where_subquery(ref('x')) }}`) and plain
-/// `ref('x')` / `source('a', 'b')` arguments resolve without Jinja when the project does not
-/// override `get_where_subquery`: same result, a fraction of the cost, for every generic test.
 /// `ref('a')`, `ref('a', 'b')`, `source('a', 'b')`, alone or as
 /// `{{ get_where_subquery(...) }}` (spaces allowed between the parts, names without quotes in
 /// them): (wrapped, is it `ref`, first name, second name).
@@ -1385,6 +1380,9 @@ fn relation_kwarg_parts(s: &str) -> Option<(bool, bool, &str, Option<&str>)> {
     r.trim().is_empty().then_some((wrapped, is_ref, a, b))
 }
 
+/// The kwargs weir itself generates (`{{ get_where_subquery(ref('x')) }}`) and plain
+/// `ref('x')` / `source('a', 'b')` arguments resolve without Jinja when the project does not
+/// override `get_where_subquery`: same result, a fraction of the cost, for every generic test.
 fn fast_relation_kwarg(
     jinja: &Jinja,
     s: &str,
@@ -1547,6 +1545,7 @@ fn predict_config(
                         recorder: None,
                     });
                     expr.eval(jinja.ctx(scope, &n.package_name)).ok()?;
+                    // (A binding: the lock guard must not outlive `rec`.)
                     let set = std::mem::take(&mut *rec.config.lock().unwrap());
                     Some(set)
                 })();

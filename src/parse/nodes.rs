@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::jinja::context::RefCall;
 use crate::jinja::objects::{Quoting, Relation};
-use crate::project::config::Config;
+use crate::project::config::{self as cfg, Config};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,7 +103,7 @@ pub struct Node {
 
 impl Node {
     pub fn materialized(&self) -> &str {
-        crate::project::config::get(&self.config, "materialized")
+        cfg::get(&self.config, "materialized")
             .and_then(Json::as_str)
             .unwrap_or(match self.resource_type {
                 ResourceType::Seed => "seed",
@@ -115,22 +115,17 @@ impl Node {
     /// dbt's `should_full_refresh()`: the node's own `full_refresh` config, else the flag
     /// (`full_refresh: false` keeps a large incremental table through `--full-refresh`).
     pub fn full_refresh(&self, flag: bool) -> bool {
-        crate::project::config::get(&self.config, "full_refresh")
+        cfg::get(&self.config, "full_refresh")
             .and_then(Json::as_bool)
             .unwrap_or(flag)
     }
     /// The incremental strategy: the configured one, else `merge` with a `unique_key` and
     /// `append` without.
     pub fn incremental_strategy(&self) -> &str {
-        crate::project::config::get(&self.config, "incremental_strategy")
+        cfg::get(&self.config, "incremental_strategy")
             .and_then(Json::as_str)
             .unwrap_or(
-                if crate::project::config::as_string_list(crate::project::config::get(
-                    &self.config,
-                    "unique_key",
-                ))
-                .is_empty()
-                {
+                if cfg::as_string_list(cfg::get(&self.config, "unique_key")).is_empty() {
                     "append"
                 } else {
                     "merge"
@@ -176,7 +171,7 @@ impl Node {
         this
     }
     pub fn tags(&self) -> Vec<String> {
-        crate::project::config::as_string_list(crate::project::config::get(&self.config, "tags"))
+        cfg::as_string_list(cfg::get(&self.config, "tags"))
     }
     /// `target/compiled/<package>/<path>`, as dbt lays it out.
     pub fn compiled_path(&self) -> String {
