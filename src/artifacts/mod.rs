@@ -1,5 +1,8 @@
-//! Artifacts in dbt's published shapes: `manifest.json` (v12). Tools that read dbt artifacts
-//! read ours.
+//! Artifacts in dbt's published shapes: `manifest.json` (v12), `run_results.json` (v6). Tools
+//! that read dbt artifacts read ours.
+
+mod run_results;
+pub use run_results::run_results_json;
 
 use minijinja::value::Value;
 use serde::ser::{Serialize, SerializeMap, Serializer};

@@ -231,7 +231,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
     printer.finish();
     let (results, end) = results?;
     let elapsed = start.elapsed().as_secs_f64();
-    let rr = run::run_results_json(
+    let rr = crate::artifacts::run_results_json(
         &results,
         &compiled,
         &invocation,

@@ -1,0 +1,126 @@
+//! Microbatch incremental models: one run of the model per `event_time` window.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Microbatch: the model runs once per `batch_size` window of its `event_time`, from `begin`
+/// (first run, `--full-refresh`) or from `lookback` batches before the current one (later runs).
+/// Each batch reads its parents filtered to the window (parents that declare an `event_time`)
+/// and replaces the window's rows in the table in one commit.
+pub(super) async fn microbatch(
+    engine: &Engine,
+    n: &Node,
+    sql: &str,
+    parents: &[(Vec<String>, String)],
+    window: EventTimeRange,
+    full_refresh: bool,
+) -> Result<Outcome> {
+    use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
+    let err = |msg: String| -> crate::diagnostics::Error {
+        Diagnostic::error("E526", format!("microbatch model '{}': {msg}", n.name)).into()
+    };
+    let event_time = get_str(&n.config, "event_time")
+        .ok_or_else(|| err("set event_time (the column holding each row's time)".into()))?;
+    let size = get_str(&n.config, "batch_size")
+        .ok_or_else(|| err("set batch_size (hour, day, month or year)".into()))?;
+    let truncate = |t: NaiveDateTime| -> NaiveDateTime {
+        let d = t.date();
+        match size {
+            "hour" => d.and_hms_opt(t.hour(), 0, 0).unwrap(),
+            "day" => d.and_hms_opt(0, 0, 0).unwrap(),
+            "month" => NaiveDate::from_ymd_opt(d.year(), d.month(), 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+            _ => NaiveDate::from_ymd_opt(d.year(), 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        }
+    };
+    let step = |t: NaiveDateTime, k: i64| -> NaiveDateTime {
+        match size {
+            "hour" => t + Duration::hours(k),
+            "day" => t + Duration::days(k),
+            "month" => {
+                let months = t.year() as i64 * 12 + t.month0() as i64 + k;
+                NaiveDate::from_ymd_opt((months / 12) as i32, (months % 12) as u32 + 1, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()
+            }
+            _ => NaiveDate::from_ymd_opt(t.year() + k as i32, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        }
+    };
+    if !matches!(size, "hour" | "day" | "month" | "year") {
+        return Err(err(format!(
+            "batch_size '{size}' is not one of hour, day, month, year"
+        )));
+    }
+    let now = chrono::Utc::now().naive_utc();
+    let exists = engine.exists(&n.schema, &n.alias);
+    // Batches run while their start is before `stop`: up to now, or before --event-time-end.
+    let stop = window.end.unwrap_or(now);
+    let start = if let Some(start) = window.start {
+        truncate(start)
+    } else if !exists || full_refresh {
+        let begin = get_str(&n.config, "begin")
+            .ok_or_else(|| err("set begin (the time of the first batch)".into()))?;
+        let parsed = begin
+            .parse::<NaiveDateTime>()
+            .or_else(|_| NaiveDateTime::parse_from_str(begin, "%Y-%m-%d %H:%M:%S"))
+            .or_else(|_| {
+                begin
+                    .parse::<NaiveDate>()
+                    .map(|d| d.and_hms_opt(0, 0, 0).unwrap())
+            })
+            .map_err(|_| err(format!("begin '{begin}' is not a date or timestamp")))?;
+        truncate(parsed)
+    } else {
+        let lookback = n.config.get("lookback").and_then(Json::as_i64).unwrap_or(1);
+        step(truncate(now), -lookback)
+    };
+    let mut total = 0u64;
+    let mut batches = 0u64;
+    let mut batch = start;
+    let mut first = !exists || full_refresh;
+    while batch < stop || (window.end.is_none() && batch == stop) {
+        let end = step(batch, 1);
+        let (lo, hi) = (
+            batch.format("%Y-%m-%d %H:%M:%S"),
+            end.format("%Y-%m-%d %H:%M:%S"),
+        );
+        let mut batch_sql = sql.to_string();
+        for (names, col) in parents {
+            for name in names {
+                batch_sql = batch_sql.replace(
+                    name.as_str(),
+                    &format!("(select * from {name} where {col} >= cast('{lo}' as timestamp) and {col} < cast('{hi}' as timestamp))"),
+                );
+            }
+        }
+        let window = format!("select * from (\n{batch_sql}\n) weir_batch where {event_time} >= cast('{lo}' as timestamp) and {event_time} < cast('{hi}' as timestamp)");
+        total += if first {
+            first = false;
+            engine
+                .create_table_as(&n.schema, &n.alias, &window, &n.partition_columns())
+                .await?
+        } else {
+            let predicate = format!("{event_time} >= '{lo}' and {event_time} < '{hi}'");
+            engine
+                .replace_where(&n.schema, &n.alias, &window, &predicate)
+                .await?
+        };
+        batches += 1;
+        batch = end;
+    }
+    Ok((
+        Status::Success,
+        format!("MICROBATCH {batches} batches, {total} rows"),
+        Some(total),
+        None,
+    ))
+}
