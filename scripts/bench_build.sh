@@ -3,7 +3,7 @@
 # optionally next to `dbt build` on dbt-duckdb.
 #
 # Usage: scripts/bench_build.sh [options] WEIR_BIN
-#   WEIR_BIN           weir binary, e.g. target/release/weir
+#   WEIR_BIN           weir binary, e.g. target/dist/weir
 #   --dbt DBT_BIN      also time `dbt build` (dbt-duckdb, a fresh .duckdb file for cold runs)
 #   --jaffle DIR       jaffle_shop checkout (default /tmp/jaffle_shop; when it has no
 #                      dbt_project.yml, the repo's tests/fixtures/jaffle_like is used)

@@ -2,7 +2,7 @@
 # Time `weir compile` on a generated N-model project, optionally next to dbt.
 #
 # Usage: scripts/bench_compile.sh [options] [WEIR_BIN] [N]
-#   WEIR_BIN           weir binary (default target/release/weir; skipped if missing)
+#   WEIR_BIN           weir binary (default target/dist/weir; skipped if missing)
 #   N                  number of models (default 10000); project in /tmp/weir-bench-N
 #   --runs R           runs per weir measurement, best is reported (default 3)
 #   --dbt DBT_BIN      also time dbt parse (cold, warm) and dbt compile
@@ -27,7 +27,7 @@ while (($#)); do
     *) POS+=("$1"); shift ;;
   esac
 done
-WEIR="${POS[0]:-target/release/weir}"
+WEIR="${POS[0]:-target/dist/weir}"
 N="${POS[1]:-10000}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PROJ="/tmp/weir-bench-$N"

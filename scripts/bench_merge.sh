@@ -2,7 +2,7 @@
 # How an incremental merge scales with the size of the table it merges into.
 #
 # Usage: scripts/bench_merge.sh [options] [WEIR_BIN]
-#   WEIR_BIN        weir binary (default target/release/weir)
+#   WEIR_BIN        weir binary (default target/dist/weir)
 #   --sizes "A B"   table sizes in rows (default "1000000 10000000")
 #   --changed N     rows in each incremental run (default 10000): N/2 updates of the newest
 #                   existing rows, N/2 new rows
@@ -32,8 +32,8 @@ while (($#)); do
     *) POS+=("$1"); shift ;;
   esac
 done
-WEIR="$(realpath "${POS[0]:-target/release/weir}")"
-[[ -x "$WEIR" ]] || { echo "weir binary '$WEIR' not found (cargo build --release)" >&2; exit 2; }
+WEIR="$(realpath "${POS[0]:-target/dist/weir}")"
+[[ -x "$WEIR" ]] || { echo "weir binary '$WEIR' not found (cargo build --profile dist)" >&2; exit 2; }
 if [[ -n "$KEEP" ]]; then WORK="$KEEP"; mkdir -p "$WORK"; else WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT; fi
 
 now() { date +%s.%N; }

@@ -7,6 +7,21 @@
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
+include!(concat!(env!("OUT_DIR"), "/codes.rs"));
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lets tests and callers compare a code with its text (`code == "E501"`).
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Who is at fault, which decides the exit code and the wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -91,7 +106,7 @@ pub struct Diagnostic {
     pub kind: Kind,
     pub severity: Severity,
     /// Stable code, listed in docs/errors.md (`E1xx` project, `E2xx` Jinja, `E3xx` graph, ...).
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub location: Option<Location>,
     /// Lines printed as `= note: ...`, e.g. "in macro `x` called from model `y`", or a cause chain.
@@ -100,7 +115,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             kind: Kind::User,
             severity: Severity::Error,
@@ -112,7 +127,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, message)
@@ -122,7 +137,7 @@ impl Diagnostic {
     pub fn io(message: impl Into<String>) -> Self {
         Diagnostic {
             kind: Kind::Io,
-            ..Diagnostic::error("E001", message)
+            ..Diagnostic::error(Code::E001, message)
         }
     }
 
@@ -130,7 +145,7 @@ impl Diagnostic {
         Diagnostic {
             kind: Kind::Internal,
             help: Some("this is a bug in weir; please report it with the command you ran".into()),
-            ..Diagnostic::error("E000", message)
+            ..Diagnostic::error(Code::E000, message)
         }
     }
 
@@ -172,7 +187,7 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let _ = writeln!(out, "{label}[{}]: {}", self.code, self.message);
+        let _ = writeln!(out, "{label}[{}]: {}", self.code.as_str(), self.message);
         if let Some(loc) = &self.location {
             let (line, col) = loc.line_col();
             let gutter = line.to_string().len();
@@ -270,7 +285,7 @@ mod tests {
     #[test]
     fn renders_caret_under_span() {
         let text: Arc<str> = "select 1\nfrom {{ ref('x') }}\n".into();
-        let d = Diagnostic::error("E301", "bad ref")
+        let d = Diagnostic::error(Code::E301, "bad ref")
             .at(Location::new("models/a.sql", text, 14, 27))
             .help("did you mean 'y'?");
         let r = d.render();

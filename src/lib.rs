@@ -31,4 +31,3 @@ pub mod parse;
 pub mod project;
 pub mod run;
 pub mod sql;
-pub mod testing;

@@ -8,10 +8,11 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value as Json};
 
+use crate::artifacts;
 use crate::compile::{self, CompileOptions};
-use crate::diagnostics::{Diagnostic, Result, Severity};
+use crate::diagnostics::{Code, Diagnostic, Result, Severity};
+use crate::graph::select::selectors_yml;
 use crate::graph::select::{IndirectSelection, SelectNode, SelectionGraph};
-use crate::graph::selectors_yml;
 use crate::parse::{self, Manifest, ParseOptions, ResourceType};
 use crate::project::{self, LoadOptions};
 
@@ -328,7 +329,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let start = Instant::now();
             let (project, parsed, invocation) = load_and_parse(&args, false, false)?;
             crate::graph::Dag::build(&parsed.manifest)?;
-            compile::write_manifest(&project, &parsed.manifest, &invocation)?;
+            artifacts::write_manifest(&project, &parsed.manifest, &invocation)?;
             if !args.quiet {
                 println!("{}", found_line(&parsed.manifest));
                 println!("Parsed in {:.2}s", start.elapsed().as_secs_f64());
@@ -434,7 +435,7 @@ fn cmd_compile(args: &CompileArgs) -> Result<ExitCode> {
     let env_vars = parsed.jinja.shared.env_vars_read.lock().unwrap().clone();
     let compiled = compile::compile(&project, parsed, &opts)?;
     print_warnings(&compiled.warnings, args.project.quiet);
-    compile::write_target(&project, &compiled, &invocation)?;
+    artifacts::write_target(&project, &compiled, &invocation)?;
     let env_vars_after = env_vars_read_total(&env_vars);
     if no_selection {
         compile::write_cache(
@@ -489,14 +490,16 @@ pub fn select(
         };
         if !dir.is_dir() {
             return Err(Diagnostic::error(
-                "E401",
+                Code::E401,
                 format!("--state {}: no such directory", state.display()),
             )
             .help("pass the directory holding the earlier run's artifacts (a copy of its target/)")
             .into());
         }
         let previous = crate::graph::select::PreviousState::load(&dir, &project.target_dir())
-            .map_err(|e| crate::diagnostics::Error::from(Diagnostic::error("E401", e.message)))?;
+            .map_err(|e| {
+                crate::diagnostics::Error::from(Diagnostic::error(Code::E401, e.message))
+            })?;
         graph = graph.with_state(previous);
     }
     let indirect = match sel.indirect_selection {
@@ -506,7 +509,7 @@ pub fn select(
         Indirect::Empty => IndirectSelection::Empty,
     };
     let to_err = |e: crate::graph::select::SelectError| -> crate::diagnostics::Error {
-        let mut d = Diagnostic::error("E401", e.message.clone());
+        let mut d = Diagnostic::error(Code::E401, e.message.clone());
         if let Some(h) = e.hint {
             d = d.help(h);
         }
@@ -523,7 +526,7 @@ pub fn select(
     let selection = if let Some(name) = &sel.selector {
         let def = selectors.get(name).ok_or_else(|| {
             Diagnostic::error(
-                "E402",
+                Code::E402,
                 format!("selector '{name}' is not defined in selectors.yml"),
             )
             .help(format!(
@@ -554,7 +557,7 @@ pub fn select(
     let warnings = selection
         .warnings
         .into_iter()
-        .map(|w| Diagnostic::warning("W401", w))
+        .map(|w| Diagnostic::warning(Code::W401, w))
         .collect();
     Ok((ids, warnings))
 }
@@ -700,7 +703,7 @@ fn ls_line(m: &Manifest, id: &str, output: Output, keys: &[String]) -> Option<St
                 n.package_name.clone(),
                 n.original_file_path.clone(),
                 n.fqn.join("."),
-                crate::artifacts::node_json(n),
+                crate::parse::node_json::node_json(n),
             )
         } else if let Some(s) = m.sources.get(id) {
             (
@@ -709,7 +712,7 @@ fn ls_line(m: &Manifest, id: &str, output: Output, keys: &[String]) -> Option<St
                 s.package_name.clone(),
                 s.original_file_path.clone(),
                 format!("source:{}", s.fqn.join(".")),
-                crate::artifacts::source_json(s),
+                crate::parse::node_json::source_json(s),
             )
         } else if let Some(e) = m.exposures.get(id) {
             (

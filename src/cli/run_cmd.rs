@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use super::FreshnessArgs;
 use super::{load_opts, print_warnings, select, LogFormat, RunArgs, ShowArgs, SqlArgs};
+use crate::artifacts;
 use crate::compile::{self, CompileOptions};
-use crate::diagnostics::{Diagnostic, Result};
+use crate::diagnostics::{Code, Diagnostic, Result};
 use crate::parse::{self, Node, ParseOptions, ResourceType};
 use crate::project;
 use crate::run::{self, NodeResult, Reporter, RunOptions, Status};
@@ -178,7 +179,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
             only: None,
         },
     )?;
-    compile::write_target(&project, &compiled, &invocation)?;
+    artifacts::write_target(&project, &compiled, &invocation)?;
     selected.retain(|id| {
         compiled.manifest.nodes.contains_key(id) || compiled.manifest.unit_tests.contains_key(id)
     });
@@ -356,7 +357,7 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
         None => {
             if args.selection.select.is_empty() && args.selection.selector.is_none() {
                 return Err(Diagnostic::error(
-                    "E403",
+                    Code::E403,
                     "weir show needs a model: --select <model> or --inline \"select ...\"",
                 )
                 .into());
@@ -387,7 +388,7 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
                     .filter_map(|id| parsed.manifest.nodes.get(id).map(|n| n.name.as_str()))
                     .collect();
                 return Err(Diagnostic::error(
-                    "E403",
+                    Code::E403,
                     format!(
                         "weir show shows one node, and the selection matches {}: {}",
                         ids.len(),
@@ -399,7 +400,7 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
             }
             let Some(id) = ids.iter().next().cloned() else {
                 return Err(Diagnostic::error(
-                    "E403",
+                    Code::E403,
                     "weir show needs a model: --select <model> or --inline \"select ...\"",
                 )
                 .into());
@@ -433,7 +434,9 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
             .await?;
         datafusion::arrow::util::pretty::pretty_format_batches(&batches)
             .map(|t| t.to_string())
-            .map_err(|e| crate::diagnostics::Error::from(Diagnostic::error("E501", e.to_string())))
+            .map_err(|e| {
+                crate::diagnostics::Error::from(Diagnostic::error(Code::E501, e.to_string()))
+            })
     })?;
     println!("{text}");
     let _ = std::io::stdout().is_terminal();
@@ -451,7 +454,9 @@ pub fn cmd_sql(args: &SqlArgs) -> Result<ExitCode> {
         let batches = engine.query(&args.statement).await?;
         datafusion::arrow::util::pretty::pretty_format_batches(&batches)
             .map(|t| t.to_string())
-            .map_err(|e| crate::diagnostics::Error::from(Diagnostic::error("E501", e.to_string())))
+            .map_err(|e| {
+                crate::diagnostics::Error::from(Diagnostic::error(Code::E501, e.to_string()))
+            })
     })?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)

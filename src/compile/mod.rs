@@ -13,7 +13,7 @@ use minijinja::value::{Object, Value};
 use rayon::prelude::*;
 use serde_json::Value as Json;
 
-use crate::diagnostics::{io_error, Diagnostic, Result};
+use crate::diagnostics::{io_error, Code, Diagnostic, Result};
 use crate::graph::Dag;
 use crate::jinja::context::{
     self, ConfigObj, Handed, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn,
@@ -87,7 +87,7 @@ impl Resolver for CompileResolver {
             .and_then(|id| self.relations.get(id).cloned())
             .ok_or_else(|| {
                 Diagnostic::error(
-                    "E301",
+                    Code::E301,
                     format!(
                         "ref('{}') points to a model that does not exist or is disabled",
                         call.name
@@ -105,7 +105,7 @@ impl Resolver for CompileResolver {
             .and_then(|id| self.sources.get(&format!("source.{id}")).cloned())
             .ok_or_else(|| {
                 Diagnostic::error(
-                    "E303",
+                    Code::E303,
                     format!("source('{source}', '{table}') is not defined"),
                 )
             })
@@ -132,12 +132,12 @@ fn graph_json(m: &Manifest) -> Json {
     let nodes: serde_json::Map<String, Json> = m
         .nodes
         .values()
-        .map(|n| (n.unique_id.clone(), crate::artifacts::node_json(n)))
+        .map(|n| (n.unique_id.clone(), crate::parse::node_json::node_json(n)))
         .collect();
     let sources: serde_json::Map<String, Json> = m
         .sources
         .values()
-        .map(|s| (s.unique_id.clone(), crate::artifacts::source_json(s)))
+        .map(|s| (s.unique_id.clone(), crate::parse::node_json::source_json(s)))
         .collect();
     serde_json::json!({"nodes": nodes, "sources": sources, "exposures": {}, "metrics": {}, "macros": {}})
 }
@@ -309,7 +309,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         jinja
             .take_warnings()
             .into_iter()
-            .map(|w| Diagnostic::warning("W201", w)),
+            .map(|w| Diagnostic::warning(Code::W201, w)),
     );
     let unit_tests = plan_unit_tests(&jinja, &manifest, &resolver, &graph)?;
     Ok(Compiled {
@@ -479,7 +479,7 @@ fn plan_unit_tests(
                 })
             } else {
                 return Err(Diagnostic::error(
-                    "E602",
+                    Code::E602,
                     format!("unit test '{}': cannot read input '{input}'", u.name),
                 )
                 .help("inputs are ref('model'), source('source', 'table') or this")
@@ -795,7 +795,7 @@ fn compile_scope(
         "this",
         Value::from_object(n.this_relation(jinja.shared.quoting)),
     );
-    vars.insert("model", crate::artifacts::node_value(n));
+    vars.insert("model", crate::parse::node_json::node_value(n));
     vars.insert("schema", Value::from(n.schema.clone()));
     vars.insert("database", Value::from(n.database.clone()));
     vars.insert("graph", graph.clone());
@@ -861,7 +861,7 @@ fn compile_generic_test(
     }
     .cloned()
     .ok_or_else(|| {
-        Diagnostic::error("E203", format!("test '{}' is not defined: no macro '{}'", md.name, macro_name))
+        Diagnostic::error(Code::E203, format!("test '{}' is not defined: no macro '{}'", md.name, macro_name))
             .at(parse::find_in(&n.display_path, &jinja_text(n), &md.name))
             .help(format!("define it with {{% test {}(model, column_name) %}} in macros/ or tests/generic/, or install the package that provides it", md.name))
     })?;
@@ -889,28 +889,8 @@ fn jinja_text(n: &Node) -> Arc<str> {
         .unwrap_or_else(|_| n.raw_code.clone())
 }
 
-/// Write `target/compiled/...` (only files whose content changed) and, at the same time, the
-/// manifest.
-pub fn write_target(project: &Project, c: &Compiled, invocation_id: &str) -> Result<()> {
-    let (files, manifest) = rayon::join(
-        || write_compiled_files(project, c),
-        || write_manifest(project, &c.manifest, invocation_id),
-    );
-    files?;
-    manifest
-}
-
-/// `target/manifest.json`.
-pub fn write_manifest(project: &Project, m: &Manifest, invocation_id: &str) -> Result<()> {
-    let mut t = std::time::Instant::now();
-    let path = project.target_dir().join("manifest.json");
-    crate::artifacts::write_manifest(project, m, invocation_id, &path)
-        .map_err(|e| io_error("write", &path, e))?;
-    parse::timing("manifest written", &mut t);
-    Ok(())
-}
-
-fn write_compiled_files(project: &Project, c: &Compiled) -> Result<()> {
+/// Write `target/compiled/...`: only files whose content changed.
+pub fn write_compiled_files(project: &Project, c: &Compiled) -> Result<()> {
     let mut t = std::time::Instant::now();
     let compiled_dir = project.target_dir().join("compiled");
     let files: Vec<(std::path::PathBuf, &String)> = c

@@ -69,19 +69,21 @@ pub fn sql_type(t: &DataType) -> String {
 }
 
 pub mod codes {
+    use crate::diagnostics::Code;
+
     /// SQL that does not plan or fails while running.
-    pub const SQL: &str = "E501";
+    pub const SQL: Code = Code::E501;
     /// A relation that does not exist.
-    pub const NOT_FOUND: &str = "E502";
+    pub const NOT_FOUND: Code = Code::E502;
     /// A Delta read, write or commit that failed.
-    pub const DELTA: &str = "E503";
+    pub const DELTA: Code = Code::E503;
     /// Duplicate `unique_key` values in the new data of a merge.
-    pub const DUPLICATE_KEY: &str = "E504";
+    pub const DUPLICATE_KEY: Code = Code::E504;
     /// A seed file that cannot be read or typed.
-    pub const SEED: &str = "E505";
+    pub const SEED: Code = Code::E505;
     /// A column named in a config (`unique_key`, `partition_by`, ...) that is not there, or a
     /// relation of the wrong kind.
-    pub const CONFIG: &str = "E506";
+    pub const CONFIG: Code = Code::E506;
 }
 
 /// The aliases of the new rows and the existing table in a merge, as dbt names them (lowercase:

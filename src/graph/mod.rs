@@ -2,14 +2,13 @@
 //! selection (`select`).
 
 pub mod select;
-pub mod selectors_yml;
 
 use std::collections::HashMap;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::diagnostics::{Diagnostic, Result};
+use crate::diagnostics::{Code, Diagnostic, Result};
 use crate::parse::{find_in, Manifest};
 
 pub struct Dag {
@@ -67,7 +66,7 @@ impl Dag {
             let short = |id: &String| m.nodes.get(id).map_or(id.clone(), |n| n.name.clone());
             let shown: Vec<String> = names.iter().map(short).collect();
             let mut d = Diagnostic::error(
-                "E305",
+                Code::E305,
                 format!("dependency cycle: {} -> {}", shown.join(" -> "), shown[0]),
             );
             for (i, id) in names.iter().enumerate() {

@@ -13,7 +13,7 @@ use minijinja::{Error, ErrorKind, State};
 use serde_json::{Map, Value as Json};
 
 use super::objects::{EmptyTable, Quoting, Relation};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Code, Diagnostic};
 use crate::project::config::Config;
 
 /// Adapter prefixes tried by `adapter.dispatch`, most specific first.
@@ -312,7 +312,7 @@ impl Object for PackageNs {
 pub fn undefined_macro(shared: &Shared, name: &str) -> Error {
     let short = name.rsplit('.').next().unwrap_or(name);
     let mut d = Diagnostic::error(
-        "E203",
+        Code::E203,
         format!("'{name}' is undefined: no macro, variable or function has that name"),
     );
     if let Some(c) = crate::diagnostics::closest(
@@ -569,7 +569,7 @@ impl Object for RefFn {
             _ => {
                 return Err(diag_err(
                     Diagnostic::error(
-                        "E205",
+                        Code::E205,
                         format!("ref() takes one or two names, got {}", strs.len()),
                     )
                     .help("use ref('model') or ref('package', 'model')"),
@@ -604,7 +604,7 @@ impl Object for SourceFn {
         let (source, table): (String, String) =
             minijinja::value::from_args(args).map_err(|_| {
                 diag_err(
-                    Diagnostic::error("E205", "source() takes two names")
+                    Diagnostic::error(Code::E205, "source() takes two names")
                         .help("use source('source_name', 'table_name')"),
                 )
             })?;
@@ -692,7 +692,7 @@ impl Object for ConfigObj {
                     .ok_or_else(|| {
                         diag_err(
                             Diagnostic::error(
-                                "E206",
+                                Code::E206,
                                 format!("required config '{key}' is not set"),
                             )
                             .help(format!(
@@ -757,7 +757,7 @@ impl Object for VarFn {
             Some(v) => Ok(Value::from_serialize(&v)),
             None => default.ok_or_else(|| {
                 diag_err(
-                    Diagnostic::error("E207", format!("required var '{name}' is not set"))
+                    Diagnostic::error(Code::E207, format!("required var '{name}' is not set"))
                         .help(format!("pass it with --vars '{{{name}: ...}}', set it under `vars:` in dbt_project.yml, or give a default: var('{name}', ...)")),
                 )
             }),
@@ -835,7 +835,7 @@ impl Object for Adapter {
                             .collect();
                         Err(diag_err(
                             Diagnostic::error(
-                                "E208",
+                                Code::E208,
                                 format!(
                                     "adapter.dispatch found no implementation of '{name}'{}",
                                     namespace
@@ -897,7 +897,7 @@ impl Object for Adapter {
                         let r =
                             (runner.0)(&format!("select * from {rel} limit 0")).map_err(|e| {
                                 diag_err(Diagnostic::error(
-                                    "E211",
+                                    Code::E211,
                                     format!("cannot read the columns of {rel}: {e}"),
                                 ))
                             })?;
@@ -929,7 +929,7 @@ impl Object for Adapter {
                 let r = match &ctx.shared.query {
                     Some(runner) => (runner.0)(&sql).map_err(|e| {
                         diag_err(Diagnostic::error(
-                            "E211",
+                            Code::E211,
                             format!("adapter.execute failed: {e}"),
                         ))
                     })?,
@@ -976,11 +976,11 @@ impl Object for Exceptions {
             | "raise_fail_fast_error"
             | "raise_database_error"
             | "raise_dependency_error" => Err(diag_err(Diagnostic::error(
-                "E209",
+                Code::E209,
                 format!("compilation error raised by the project: {msg}"),
             ))),
             _ => Err(diag_err(Diagnostic::error(
-                "E209",
+                Code::E209,
                 format!("{method}: {msg}"),
             ))),
         }

@@ -16,7 +16,7 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value as Json;
 
-use crate::diagnostics::{Diagnostic, Location};
+use crate::diagnostics::{Code, Diagnostic, Location};
 use crate::project::{FileKind, Project};
 use context::{diag_err, Ctx, DiagError, MacroDef, MacroRegistry, Scope, Shared, INTERNAL_PACKAGE};
 use objects::Quoting;
@@ -331,7 +331,7 @@ impl Jinja {
     ) -> Diagnostic {
         let mut d = self.convert_error_raw(err, node);
         // minijinja says "unknown function: x is unknown"; say it as dbt users need it.
-        if d.code == "E203" && d.help.is_none() {
+        if d.code == Code::E203 && d.help.is_none() {
             let name = d
                 .message
                 .split("unknown function: ")
@@ -463,21 +463,23 @@ fn convert_error_with(err: &minijinja::Error, lookup: &SourceLookup) -> Diagnost
     }
     let mut diag = ours.unwrap_or_else(|| {
         let (code, msg, help) = match kind {
-            minijinja::ErrorKind::SyntaxError => {
-                ("E201", format!("Jinja syntax error: {innermost_msg}"), None)
-            }
+            minijinja::ErrorKind::SyntaxError => (
+                Code::E201,
+                format!("Jinja syntax error: {innermost_msg}"),
+                None,
+            ),
             minijinja::ErrorKind::UnknownFunction
             | minijinja::ErrorKind::UnknownFilter
             | minijinja::ErrorKind::UnknownTest => {
-                ("E203", format!("{}: {innermost_msg}", kind), None)
+                (Code::E203, format!("{}: {innermost_msg}", kind), None)
             }
             minijinja::ErrorKind::UndefinedError => (
-                "E203",
+                Code::E203,
                 format!("undefined value: {innermost_msg}"),
                 Some("check the spelling, or define the macro or variable"),
             ),
-            minijinja::ErrorKind::TemplateNotFound => ("E201", innermost_msg.clone(), None),
-            _ => ("E210", format!("Jinja error: {innermost_msg}"), None),
+            minijinja::ErrorKind::TemplateNotFound => (Code::E201, innermost_msg.clone(), None),
+            _ => (Code::E210, format!("Jinja error: {innermost_msg}"), None),
         };
         let mut d = Diagnostic::error(code, msg.trim_end_matches(": ").to_string());
         if let Some(h) = help {
@@ -738,7 +740,7 @@ fn run_sql(state: &minijinja::State, sql: &str) -> Result<objects::QueryResult, 
     };
     (runner.0)(sql).map_err(|e| {
         diag_err(
-            Diagnostic::error("E211", format!("a query run from Jinja failed: {e}"))
+            Diagnostic::error(Code::E211, format!("a query run from Jinja failed: {e}"))
                 .note(format!("query: {}", sql.trim())),
         )
     })

@@ -6,6 +6,7 @@
 
 pub mod generic_tests;
 mod names;
+pub mod node_json;
 pub mod nodes;
 mod patch;
 mod resolver;
@@ -21,7 +22,7 @@ use minijinja::value::Value;
 use rayon::prelude::*;
 use serde_json::{Map, Value as Json};
 
-use crate::diagnostics::{closest, Diagnostic, Location, Result};
+use crate::diagnostics::{closest, Code, Diagnostic, Location, Result};
 use crate::jinja::context::{
     self, ConfigObj, Handed, Recorder, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn,
 };
@@ -214,7 +215,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 let key = (sd.package.clone(), rt, patch.name.clone());
                 if let Some(prev) = patches.get(&key) {
                     return Err(Diagnostic::error(
-                        "E107",
+                        Code::E107,
                         format!(
                             "{} '{}' is described twice in YAML",
                             rt.as_str(),
@@ -306,7 +307,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
         ) {
             if let Some(prev) = by_name.insert((n.package_name.clone(), n.name.clone()), n) {
-                return Err(Diagnostic::error("E106", format!("two resources are named '{}': {} and {}", n.name, prev.display_path, n.display_path))
+                return Err(Diagnostic::error(Code::E106, format!("two resources are named '{}': {} and {}", n.name, prev.display_path, n.display_path))
                     .note(format!("also defined in {}", prev.display_path))
                     .help("model names must be unique within a project: rename one of the files (set `alias` in its config if the table name must stay the same)")
                     .into());
@@ -416,7 +417,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             for key in recorded.keys() {
                 if !cfg::KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("__") {
                     w.push(
-                        Diagnostic::warning("W101", format!("unknown config key '{key}' in {} '{}'", n.resource_type.as_str(), n.name))
+                        Diagnostic::warning(Code::W101, format!("unknown config key '{key}' in {} '{}'", n.resource_type.as_str(), n.name))
                             .at(find_in(&n.display_path, &n.raw_code, key))
                             .help(match closest(key, cfg::KNOWN_KEYS.iter().copied()) {
                                 Some(c) => format!("did you mean '{c}'?"),
@@ -614,7 +615,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                             "which was not found"
                         };
                         return Err(Diagnostic::error(
-                            "E301",
+                            Code::E301,
                             format!(
                                 "{} '{}' depends on '{}', {what}",
                                 n.resource_type.as_str(),
@@ -726,7 +727,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 )
                 .ok_or_else(|| {
                     Diagnostic::error(
-                        "E302",
+                        Code::E302,
                         format!(
                             "unit test '{}' tests model '{}', which was not found",
                             u.name, u.model
@@ -785,7 +786,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         cfg::unknown_keys(tree, &mut Vec::new(), &mut unknown);
         for (path, key) in unknown {
             warnings.push(
-                Diagnostic::warning("W101", format!("unknown config key '{key}' under `{tree_name}:{}` in dbt_project.yml", path.iter().map(|p| format!(" {p}:")).collect::<String>()))
+                Diagnostic::warning(Code::W101, format!("unknown config key '{key}' under `{tree_name}:{}` in dbt_project.yml", path.iter().map(|p| format!(" {p}:")).collect::<String>()))
                     .at(find_in("dbt_project.yml", &project.file_text, &format!("{key}:")))
                     .help(format!("prefix configs with '+' (`+{key}:`) to make them explicit; a mapping here would be a folder")),
             );
@@ -802,7 +803,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             if !matched {
                 warnings.push(
                     Diagnostic::warning(
-                        "W102",
+                        Code::W102,
                         format!(
                             "`{tree_name}: {}` in dbt_project.yml applies to no {}",
                             path.join("."),
@@ -823,7 +824,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         jinja
             .take_warnings()
             .into_iter()
-            .map(|w| Diagnostic::warning("W201", w)),
+            .map(|w| Diagnostic::warning(Code::W201, w)),
     );
     Ok(Parsed {
         manifest,

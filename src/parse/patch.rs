@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::diagnostics::Code;
 pub(super) fn with_node(d: Diagnostic, n: &Node) -> Diagnostic {
     let label = format!(
         "while parsing {} '{}' ({})",
@@ -199,7 +200,7 @@ pub(super) fn apply_patch(
         if !cfg::KNOWN_KEYS.contains(&key.as_str()) {
             warnings.push(
                 Diagnostic::warning(
-                    "W101",
+                    Code::W101,
                     format!(
                         "unknown config key '{key}' for {} '{}'",
                         n.resource_type.as_str(),
@@ -237,7 +238,7 @@ pub(super) fn snapshot_blocks(f: &SourceFile) -> Result<Vec<(String, Arc<str>)>>
         let whole = cap.get(0).unwrap();
         let Some(end) = close.find_at(text, whole.end()) else {
             return Err(Diagnostic::error(
-                "E202",
+                Code::E202,
                 format!("snapshot block '{}' is never closed", &cap[1]),
             )
             .at(Location::new(

@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::diagnostics::Code;
 /// Checks that a ref'd node or a source exists (failing inside the call, so the error has the
 /// call's location) and returns a placeholder relation.
 pub(super) struct ParseResolver {
@@ -220,7 +221,7 @@ impl Resolver for ParseResolver {
         };
         if !found {
             let mut d = Diagnostic::error(
-                "E301",
+                Code::E301,
                 format!("ref('{}') points to a model that does not exist", call.name),
             );
             d = match closest(&call.name, self.names.keys().map(String::as_str)) {
@@ -251,7 +252,7 @@ impl Resolver for ParseResolver {
         {
             let wanted = format!("{source}.{table}");
             let mut d = Diagnostic::error(
-                "E303",
+                Code::E303,
                 format!("source('{source}', '{table}') is not defined in any YAML file"),
             );
             let tables: Vec<&str> = self
@@ -278,7 +279,7 @@ impl Resolver for ParseResolver {
 }
 
 pub(super) fn model_value(n: &Node) -> Value {
-    crate::artifacts::node_value(n)
+    crate::parse::node_json::node_value(n)
 }
 
 pub(super) fn parse_scope(
@@ -321,7 +322,10 @@ pub(super) fn parse_scope(
     vars.insert("is_incremental", context::noted_fn(rec, true));
     vars.insert("should_full_refresh", context::noted_fn(rec, false));
     vars.insert("execute", Value::from(false));
-    vars.insert("model", crate::artifacts::shared_node_value(n.clone()));
+    vars.insert(
+        "model",
+        crate::parse::node_json::shared_node_value(n.clone()),
+    );
     vars.insert("graph", empty_graph());
     vars.insert("doc", doc_fn(jinja, &n.package_name));
     if let Some(p) = predicted {
@@ -402,7 +406,7 @@ pub fn doc_fn(jinja: &Jinja, package: &str) -> Value {
                 Some(text) => Ok(Value::from(text.clone())),
                 None => Err(context::diag_err(
                     Diagnostic::error(
-                        "E304",
+                        Code::E304,
                         format!("doc('{name}') refers to a docs block that does not exist"),
                     )
                     .help(format!(

@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::diagnostics::Code;
 #[derive(Clone)]
 pub(super) enum TestTarget {
     Node { name: String, rt: ResourceType },
@@ -17,7 +18,7 @@ pub(super) fn generic_test(
     entry: &Json,
 ) -> Result<Node> {
     let e = generic_tests::parse_entry(entry).map_err(|m| {
-        Diagnostic::error("E103", format!("invalid test definition: {m}"))
+        Diagnostic::error(Code::E103, format!("invalid test definition: {m}"))
             .at(find_in(
                 &sd.file.display,
                 &sd.file.text,

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value as Json};
 use walkdir::WalkDir;
 
-use crate::diagnostics::{io_error, Diagnostic, Location, Result};
+use crate::diagnostics::{io_error, Code, Diagnostic, Location, Result};
 pub use dbt_project::ProjectFile;
 pub use profiles::Target;
 
@@ -100,7 +100,7 @@ pub fn env_var(name: &str, default: Option<&str>) -> Result<String> {
         Err(_) => match default {
             Some(d) => Ok(d.to_string()),
             None => Err(Diagnostic::error(
-                "E204",
+                Code::E204,
                 format!("environment variable '{name}' is not set and has no default"),
             )
             .help(format!(
@@ -120,35 +120,38 @@ fn read(path: &Path) -> Result<Arc<str>> {
 fn read_project_file(dir: &Path, display_prefix: &str) -> Result<(ProjectFile, Arc<str>)> {
     let path = dir.join("dbt_project.yml");
     if !path.is_file() {
-        return Err(
-            Diagnostic::error("E101", format!("no dbt_project.yml in {}", dir.display()))
-                .help("run weir from a dbt project directory, or pass --project-dir")
-                .into(),
-        );
+        return Err(Diagnostic::error(
+            Code::E101,
+            format!("no dbt_project.yml in {}", dir.display()),
+        )
+        .help("run weir from a dbt project directory, or pass --project-dir")
+        .into());
     }
     let text = read(&path)?;
     let shown = format!("{display_prefix}dbt_project.yml");
     let parsed: ProjectFile =
         serde_yaml::from_str(&text).map_err(|e| profiles::yaml_error(&shown, &text, &e))?;
     if parsed.name.is_empty() {
-        return Err(Diagnostic::error("E103", "dbt_project.yml has no `name`")
-            .at(Location::new(shown, text.clone(), 0, 0))
-            .help("add `name: my_project` at the top")
-            .into());
+        return Err(
+            Diagnostic::error(Code::E103, "dbt_project.yml has no `name`")
+                .at(Location::new(shown, text.clone(), 0, 0))
+                .help("add `name: my_project` at the top")
+                .into(),
+        );
     }
     Ok((parsed, text))
 }
 
 pub fn parse_vars(text: &str) -> Result<Map<String, Json>> {
     let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-        Diagnostic::error("E104", format!("--vars is not valid YAML or JSON: {e}"))
+        Diagnostic::error(Code::E104, format!("--vars is not valid YAML or JSON: {e}"))
             .help("example: --vars '{\"start_date\": \"2024-01-01\"}'")
     })?;
     match serde_json::to_value(v) {
         Ok(Json::Object(m)) => Ok(m),
         Ok(Json::Null) => Ok(Map::new()),
         _ => Err(
-            Diagnostic::error("E104", "--vars must be a mapping of names to values")
+            Diagnostic::error(Code::E104, "--vars must be a mapping of names to values")
                 .help("example: --vars '{start_date: 2024-01-01}'")
                 .into(),
         ),
@@ -203,7 +206,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             let (pfile, _) = read_project_file(&dir, &prefix)?;
             if packages.iter().any(|p: &Package| p.name == pfile.name) {
                 warnings.push(Diagnostic::warning(
-                    "W105",
+                    Code::W105,
                     format!(
                         "package '{}' is installed twice; using the first",
                         pfile.name

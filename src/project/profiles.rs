@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use crate::diagnostics::{io_error, Diagnostic, Location, Result};
+use crate::diagnostics::{io_error, Code, Diagnostic, Location, Result};
 
 /// The resolved connection target. For weir: where the warehouse lives and how to run.
 #[derive(Debug, Clone)]
@@ -97,7 +97,7 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
     let doc: serde_yaml::Value =
         serde_yaml::from_str(&rendered).map_err(|e| yaml_error(&shown, &text, &e))?;
     let doc: Json = serde_json::to_value(doc)
-        .map_err(|e| Diagnostic::error("E102", format!("{shown}: {e}")))?;
+        .map_err(|e| Diagnostic::error(Code::E102, format!("{shown}: {e}")))?;
     let Some(profile) = doc.get(req.profile_name) else {
         let known: Vec<&str> = doc
             .as_object()
@@ -108,7 +108,7 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
                     .collect()
             })
             .unwrap_or_default();
-        let mut d = Diagnostic::error("E110", format!("profile '{}' not found in {shown}", req.profile_name))
+        let mut d = Diagnostic::error(Code::E110, format!("profile '{}' not found in {shown}", req.profile_name))
             .help(format!(
                 "add a '{}' profile to {shown}, or remove that file to use weir's embedded default (DataFusion, ./warehouse)",
                 req.profile_name
@@ -137,7 +137,7 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
         return Err(Diagnostic::error(
-            "E111",
+            Code::E111,
             format!(
                 "target '{target_name}' is not an output of profile '{}' in {shown}",
                 req.profile_name
@@ -170,7 +170,7 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
             )
         };
         return Err(Diagnostic::error(
-            "E112",
+            Code::E112,
             format!("target '{target_name}' of profile '{}' has type '{adapter_type}'; weir runs only type 'datafusion'", req.profile_name),
         )
         .note(format!("in {shown}"))
@@ -247,7 +247,7 @@ fn render_env_vars(text: &str, shown: &str, env_var: EnvVarFn) -> Result<String>
         if let Some(err) = failure.lock().unwrap().take() {
             return err;
         }
-        Diagnostic::error("E201", format!("{shown}: {e}")).into()
+        Diagnostic::error(Code::E201, format!("{shown}: {e}")).into()
     })
 }
 
@@ -259,7 +259,7 @@ pub fn yaml_error(
     let msg = err.to_string();
     // serde_yaml appends " at line X column Y"; the location is shown separately.
     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-    let mut d = Diagnostic::error("E102", format!("invalid YAML: {msg}"));
+    let mut d = Diagnostic::error(Code::E102, format!("invalid YAML: {msg}"));
     if let Some(loc) = err.location() {
         d = d.at(Location::at_line_col(
             path,

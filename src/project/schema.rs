@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value as Json};
 
-use crate::diagnostics::{Diagnostic, Location, Result};
+use crate::diagnostics::{Code, Diagnostic, Location, Result};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
@@ -205,9 +205,9 @@ fn shape_error(
     .any(|k| full.contains(k));
     let msg = full.split(" at line ").next().unwrap_or(&full).to_string();
     let (code, what) = if is_shape {
-        ("E103", "YAML of the wrong shape")
+        (Code::E103, "YAML of the wrong shape")
     } else {
-        ("E102", "invalid YAML")
+        (Code::E102, "invalid YAML")
     };
     let mut d = Diagnostic::error(code, format!("{what}: {msg}"));
     // "while scanning a quoted scalar at line 4 column 18": point at where it started.
@@ -265,17 +265,18 @@ pub fn docs_blocks(display: &str, text: &Arc<str>) -> Result<Vec<DocsBlock>> {
         let body_start = rest_start + whole.end();
         let close = docs_close();
         let Some(c) = close.find(&text[body_start..]) else {
-            return Err(
-                Diagnostic::error("E202", format!("docs block '{name}' is never closed"))
-                    .at(Location::new(
-                        display,
-                        text.clone(),
-                        rest_start + whole.start(),
-                        rest_start + whole.end(),
-                    ))
-                    .help("end it with {% enddocs %}")
-                    .into(),
-            );
+            return Err(Diagnostic::error(
+                Code::E202,
+                format!("docs block '{name}' is never closed"),
+            )
+            .at(Location::new(
+                display,
+                text.clone(),
+                rest_start + whole.start(),
+                rest_start + whole.end(),
+            ))
+            .help("end it with {% enddocs %}")
+            .into());
         };
         out.push(DocsBlock {
             name,
@@ -307,7 +308,7 @@ mod tests {
         let text: Arc<str> = "version: 2\nmodels:\n  - name: a\n    columns: id\n".into();
         let err = parse("models/s.yml", &text).unwrap_err();
         let d = err.diagnostic();
-        assert_eq!(d.code, "E103");
+        assert_eq!(d.code, Code::E103);
         assert_eq!(
             d.location.as_ref().unwrap().line_col().0,
             4,

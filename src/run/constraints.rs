@@ -18,15 +18,15 @@
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use serde_json::Value as Json;
 
-use crate::diagnostics::{Diagnostic, Result};
+use crate::diagnostics::{Code, Diagnostic, Result};
 use crate::engine::Engine;
 use crate::parse::Node;
 use crate::project::config::as_string_list;
 
 /// Error code of a violated constraint.
-pub const CODE: &str = "E527";
+pub const CODE: Code = Code::E527;
 /// Warning code of a constraint weir does not enforce.
-pub const UNENFORCED: &str = "W527";
+pub const UNENFORCED: Code = Code::W527;
 /// Rows shown in an error.
 const SHOWN: usize = 5;
 

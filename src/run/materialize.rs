@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::diagnostics::Code;
 
 pub(super) async fn materialize(
     engine: &Engine,
@@ -107,7 +108,7 @@ pub(super) async fn write_model(
                 }
                 other => {
                     return Err(Diagnostic::error(
-                        "E521",
+                        Code::E521,
                         format!(
                             "model '{}': incremental_strategy '{other}' is not supported",
                             n.name
@@ -125,7 +126,7 @@ pub(super) async fn write_model(
             ))
         }
         other => Err(Diagnostic::error(
-            "E522",
+            Code::E522,
             format!(
                 "model '{}': materialization '{other}' is not supported",
                 n.name
@@ -198,7 +199,7 @@ pub(super) async fn check_contract(engine: &Engine, n: &Node, sql: &str) -> Resu
     }
     if !problems.is_empty() {
         return Err(Diagnostic::error(
-            "E525",
+            Code::E525,
             format!("model '{}' does not meet its contract", n.name),
         )
         .note(problems.join("; "))
@@ -227,7 +228,7 @@ pub(super) async fn check_contract(engine: &Engine, n: &Node, sql: &str) -> Resu
             .await?;
         let nulls = first_u64(&batches).unwrap_or(0);
         if nulls > 0 {
-            return Err(Diagnostic::error("E525", format!("model '{}' breaks its not_null constraint: {nulls} row(s) with NULL in '{name}'", n.name))
+            return Err(Diagnostic::error(Code::E525, format!("model '{}' breaks its not_null constraint: {nulls} row(s) with NULL in '{name}'", n.name))
                 .help("nothing was written; fix the data or the model")
                 .into());
         }

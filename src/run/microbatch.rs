@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::diagnostics::Code;
 
 /// Microbatch: the model runs once per `batch_size` window of its `event_time`, from `begin`
 /// (first run, `--full-refresh`) or from `lookback` batches before the current one (later runs).
@@ -17,7 +18,7 @@ pub(super) async fn microbatch(
 ) -> Result<Outcome> {
     use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
     let err = |msg: String| -> crate::diagnostics::Error {
-        Diagnostic::error("E526", format!("microbatch model '{}': {msg}", n.name)).into()
+        Diagnostic::error(Code::E526, format!("microbatch model '{}': {msg}", n.name)).into()
     };
     let event_time = get_str(&n.config, "event_time")
         .ok_or_else(|| err("set event_time (the column holding each row's time)".into()))?;

@@ -11,12 +11,12 @@ use serde_json::Value as Json;
 use tokio::task::JoinSet;
 
 use crate::compile::Compiled;
-use crate::diagnostics::{Diagnostic, Result};
+use crate::diagnostics::{Code, Diagnostic, Result};
 use crate::engine::Engine;
 use crate::parse::{Node, ResourceType};
 use crate::project::config::{as_string_list, get_str};
 use crate::project::Project;
-use crate::testing::UnitTest;
+use unit_test::UnitTest;
 
 mod constraints;
 mod data_tests;
@@ -26,6 +26,7 @@ mod microbatch;
 mod native;
 mod schema_change;
 mod snapshot;
+mod unit_test;
 use data_tests::*;
 use materialize::*;
 use microbatch::*;
@@ -108,9 +109,12 @@ pub fn event_time_range(start: Option<&str>, end: Option<&str>) -> Result<EventT
     let read = |flag: &str, v: Option<&str>| -> Result<Option<chrono::NaiveDateTime>> {
         v.map(|v| {
             parse_time(v).ok_or_else(|| {
-                Diagnostic::error("E105", format!("{flag} '{v}' is not a date or timestamp"))
-                    .help("write it as 2024-03-01 or 2024-03-01 10:00:00")
-                    .into()
+                Diagnostic::error(
+                    Code::E105,
+                    format!("{flag} '{v}' is not a date or timestamp"),
+                )
+                .help("write it as 2024-03-01 or 2024-03-01 10:00:00")
+                .into()
             })
         })
         .transpose()
@@ -122,7 +126,7 @@ pub fn event_time_range(start: Option<&str>, end: Option<&str>) -> Result<EventT
     if let (Some(s), Some(e)) = (range.start, range.end) {
         if s >= e {
             return Err(Diagnostic::error(
-                "E105",
+                Code::E105,
                 format!("--event-time-start ({s}) must be before --event-time-end ({e})"),
             )
             .into());

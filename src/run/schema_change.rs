@@ -18,7 +18,7 @@
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use std::sync::Arc;
 
-use crate::diagnostics::{Diagnostic, Result};
+use crate::diagnostics::{Code, Diagnostic, Result};
 use crate::engine::Engine;
 use crate::parse::Node;
 use crate::project::config::get_str;
@@ -217,7 +217,7 @@ pub(super) async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) ->
     }
     if !matches!(mode, "fail" | "append_new_columns" | "sync_all_columns") {
         return Err(Diagnostic::error(
-            "E524",
+            Code::E524,
             format!("model '{}': unknown on_schema_change '{mode}'", n.name),
         )
         .help("use ignore, fail, append_new_columns or sync_all_columns")
@@ -282,7 +282,7 @@ pub(super) async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) ->
         || !changes.unsafe_types.is_empty();
     if mode == "fail" {
         if changed {
-            return Err(Diagnostic::error("E524", format!(
+            return Err(Diagnostic::error(Code::E524, format!(
                 "the columns of incremental model '{}' changed ({}) and on_schema_change is 'fail'",
                 n.name,
                 what()
@@ -294,7 +294,7 @@ pub(super) async fn check_schema_change(engine: &Engine, n: &Node, sql: &str) ->
     }
     if sync && !changes.unsafe_types.is_empty() {
         return Err(Diagnostic::error(
-            "E524",
+            Code::E524,
             format!(
                 "incremental model '{}' changes column types in a way that could lose values ({}); on_schema_change 'sync_all_columns' only widens types",
                 n.name,

@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::diagnostics::Code;
 
 /// A snapshot (type-2 history, dbt's `timestamp` and `check` strategies): the first run copies
 /// the query with `dbt_scd_id`, `dbt_updated_at`, `dbt_valid_from`, `dbt_valid_to`; later runs
@@ -12,11 +13,12 @@ pub(super) async fn snapshot(engine: &Engine, n: &Node, sql: &str) -> Result<Out
     let name = n.alias.as_str();
     let keys = as_string_list(n.config.get("unique_key"));
     if keys.is_empty() {
-        return Err(
-            Diagnostic::error("E523", format!("snapshot '{}' has no unique_key", n.name))
-                .help("set unique_key in the snapshot's config")
-                .into(),
-        );
+        return Err(Diagnostic::error(
+            Code::E523,
+            format!("snapshot '{}' has no unique_key", n.name),
+        )
+        .help("set unique_key in the snapshot's config")
+        .into());
     }
     let strategy = get_str(&n.config, "strategy").unwrap_or("timestamp");
     let columns: Vec<String> = engine
@@ -43,7 +45,7 @@ pub(super) async fn snapshot(engine: &Engine, n: &Node, sql: &str) -> Result<Out
         "timestamp" => {
             let col = get_str(&n.config, "updated_at").ok_or_else(|| {
                 Diagnostic::error(
-                    "E523",
+                    Code::E523,
                     format!(
                         "snapshot '{}' uses the timestamp strategy without updated_at",
                         n.name
@@ -81,7 +83,7 @@ pub(super) async fn snapshot(engine: &Engine, n: &Node, sql: &str) -> Result<Out
         }
         other => {
             return Err(Diagnostic::error(
-                "E523",
+                Code::E523,
                 format!("snapshot '{}': unknown strategy '{other}'", n.name),
             )
             .help("use timestamp or check")

@@ -6,5 +6,6 @@ mod common;
 mod compile;
 mod engine;
 mod errors;
+mod house;
 mod ls;
 mod testing;

@@ -8,6 +8,7 @@
 
 mod glob;
 mod methods;
+pub mod selectors_yml;
 mod spec;
 mod state;
 #[cfg(test)]
@@ -25,7 +26,7 @@ use glob::{FqnSelector, PathPattern};
 pub use spec::*;
 pub use state::PreviousState;
 
-use super::selectors_yml::SelectorDefinition;
+use selectors_yml::SelectorDefinition;
 
 /// One selectable resource, as the lead builds it from the manifest.
 #[derive(Debug, Clone)]

@@ -1,4 +1,6 @@
-use super::super::selectors_yml::{default_selector, parse_selectors};
+use super::methods::file_stem;
+use super::selectors_yml::{default_selector, parse_selectors};
+use super::state::parse_loaded_at;
 use super::*;
 use serde_json::json;
 
@@ -803,55 +805,55 @@ fn defaults_and_warnings() {
 const SELECTORS: &str = r#"
 selectors:
   - name: nightly_cli
-description: plain CLI string
-definition: "+tag:nightly"
+    description: plain CLI string
+    definition: "+tag:nightly"
   - name: key_value
-definition:
-  tag: finance
+    definition:
+      tag: finance
   - name: full
-definition:
-  method: fqn
-  value: stg_orders
-  children: true
-  children_depth: 1
-  parents: true
-  indirect_selection: empty
-  - name: staging_no_payments
-default: true
-definition:
-  union:
-    - method: path
-      value: models/staging
+    definition:
+      method: fqn
+      value: stg_orders
+      children: true
+      children_depth: 1
+      parents: true
       indirect_selection: empty
-    - exclude:
-        - stg_payments
-        - source:ext
+  - name: staging_no_payments
+    default: true
+    definition:
+      union:
+        - method: path
+          value: models/staging
+          indirect_selection: empty
+        - exclude:
+            - stg_payments
+            - source:ext
   - name: common
-definition:
-  intersection:
-    - "+orders"
-    - "+customers"
-    - "resource_type:model"
+    definition:
+      intersection:
+        - "+orders"
+        - "+customers"
+        - "resource_type:model"
   - name: reuse
-definition:
-  union:
-    - method: selector
-      value: key_value
-    - "resource_type:seed"
+    definition:
+      union:
+        - method: selector
+          value: key_value
+        - "resource_type:seed"
   - name: dict_exclude
-definition:
-  method: tag
-  value: nightly
-  exclude:
-    - stg_orders
+    definition:
+      method: tag
+      value: nightly
+      exclude:
+        - stg_orders
   - name: at_sign
-definition:
-  method: fqn
-  value: stg_customers
-  childrens_parents: true
-  indirect_selection: empty
+    definition:
+      method: fqn
+      value: stg_customers
+      childrens_parents: true
+      indirect_selection: empty
   - name: string_is_one_term
-definition: "tag:nightly,path:models/staging"
+    definition: "tag:nightly,path:models/staging"
 "#;
 
 #[test]
@@ -1011,18 +1013,18 @@ fn selectors_yml_scalars_and_anchors() {
         r#"
 selectors:
   - name: base
-definition: &base
-  method: config.contract.enforced
-  value: true
+    definition: &base
+      method: config.contract.enforced
+      value: true
   - name: merged
-default: "False"
-definition:
-  <<: *base
-  parents: true
-  parents_depth: 1
-  indirect_selection: empty
+    default: "False"
+    definition:
+      <<: *base
+      parents: true
+      parents_depth: 1
+      indirect_selection: empty
   - name: zero_depth_is_unlimited
-definition: {method: fqn, value: orders, parents: true, parents_depth: 0, indirect_selection: empty}
+    definition: {method: fqn, value: orders, parents: true, parents_depth: 0, indirect_selection: empty}
 "#,
     )
     .unwrap();

@@ -15,12 +15,12 @@ use std::time::Instant;
 use datafusion::arrow::datatypes::DataType;
 use serde_json::{Map, Value as Json};
 
+use super::{NodeResult, Status};
 use crate::compile::{Compiled, UnitInput, UnitTestPlan};
-use crate::diagnostics::{Diagnostic, Result};
+use crate::diagnostics::{Code, Diagnostic, Result};
 use crate::engine::Engine;
 use crate::parse::Node;
 use crate::project::config::{as_string_list, get_str};
-use crate::run::{NodeResult, Status};
 
 fn literal(v: &Json) -> String {
     match v {
@@ -43,14 +43,14 @@ fn dict_rows(format: &str, rows: &Json, what: &str) -> Result<Vec<Map<String, Js
             let mut reader = csv::ReaderBuilder::new().from_reader(text.trim().as_bytes());
             let headers: Vec<String> = reader
                 .headers()
-                .map_err(|e| Diagnostic::error("E601", format!("{what}: bad CSV: {e}")))?
+                .map_err(|e| Diagnostic::error(Code::E601, format!("{what}: bad CSV: {e}")))?
                 .iter()
                 .map(|h| h.trim().to_string())
                 .collect();
             let mut out = Vec::new();
             for rec in reader.records() {
-                let rec =
-                    rec.map_err(|e| Diagnostic::error("E601", format!("{what}: bad CSV: {e}")))?;
+                let rec = rec
+                    .map_err(|e| Diagnostic::error(Code::E601, format!("{what}: bad CSV: {e}")))?;
                 out.push(
                     headers
                         .iter()
@@ -68,7 +68,7 @@ fn dict_rows(format: &str, rows: &Json, what: &str) -> Result<Vec<Map<String, Js
             Ok(out)
         }
         (f, _) => Err(Diagnostic::error(
-            "E601",
+            Code::E601,
             format!(
                 "{what}: rows of format '{f}' must be {}",
                 if f == "csv" {
@@ -258,7 +258,7 @@ async fn run_one(engine: &Engine, unit: &UnitTest) -> Result<(Status, String)> {
     if let Some(incremental) = unit.final_state {
         let model = unit.model.as_ref().ok_or_else(|| {
             Diagnostic::error(
-                "E604",
+                Code::E604,
                 format!(
                     "unit test '{}': model '{}' not found",
                     plan.name, plan.model
@@ -297,7 +297,7 @@ async fn run_one(engine: &Engine, unit: &UnitTest) -> Result<(Status, String)> {
                             .find(|f| f.name().eq_ignore_ascii_case(k))
                             .map(|f| f.data_type().clone());
                         if t.is_none() {
-                            return Err(Diagnostic::error("E603", format!("unit test '{}' expects a column '{k}' that model '{}' does not return", plan.name, plan.model))
+                            return Err(Diagnostic::error(Code::E603, format!("unit test '{}' expects a column '{k}' that model '{}' does not return", plan.name, plan.model))
                                 .note(format!("the model returns: {}", actual_schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")))
                                 .into());
                         }
@@ -406,7 +406,7 @@ async fn final_state_sql(
     incremental: bool,
 ) -> Result<(String, String)> {
     let err = |msg: String| -> crate::diagnostics::Error {
-        Diagnostic::error("E604", format!("unit test '{}': {msg}", plan.name)).into()
+        Diagnostic::error(Code::E604, format!("unit test '{}': {msg}", plan.name)).into()
     };
     if model.materialized() != "incremental" {
         return Err(err(format!(
@@ -429,7 +429,7 @@ async fn final_state_sql(
         .ok_or_else(|| {
             crate::diagnostics::Error::from(
                 Diagnostic::error(
-                    "E604",
+                    Code::E604,
                     format!(
                         "unit test '{}' expects a final state but gives no rows for `this`",
                         plan.name
@@ -636,7 +636,7 @@ async fn final_state_sql(
         other => {
             return Err(crate::diagnostics::Error::from(
                 Diagnostic::error(
-                    "E604",
+                    Code::E604,
                     format!(
                         "unit test '{}': a final state cannot be computed for incremental_strategy '{other}'",
                         plan.name

@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 use serde_yaml::{Mapping, Value};
 
-use super::select::{
+use super::{
     GraphOperators, IndirectSelection, SelectError, SelectionCriteria, SelectionSpec, SetOp,
 };
 
