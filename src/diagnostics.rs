@@ -263,6 +263,70 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The nodes being worked on right now, so that a crash can say which one it was processing.
+static IN_FLIGHT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Marks a node as being worked on until the guard drops.
+#[must_use = "the node counts as in flight only while the guard lives"]
+pub struct InFlight(String);
+
+pub fn in_flight(unique_id: &str) -> InFlight {
+    if let Ok(mut v) = IN_FLIGHT.lock() {
+        v.push(unique_id.to_string());
+    }
+    InFlight(unique_id.to_string())
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut v) = IN_FLIGHT.lock() {
+            if let Some(i) = v.iter().rposition(|id| *id == self.0) {
+                v.swap_remove(i);
+            }
+        }
+    }
+}
+
+/// The nodes in flight (empty if the registry is busy: a crash report must not block).
+pub fn nodes_in_flight() -> Vec<String> {
+    IN_FLIGHT.try_lock().map(|v| v.clone()).unwrap_or_default()
+}
+
+/// Exit code of a crash: a bug in weir, told apart from the project's own errors (2).
+pub const CRASH_EXIT: i32 = 3;
+
+/// Replaces Rust's panic output with a short report that says it is weir's bug, where it
+/// happened and which nodes were being processed, then exits with [`CRASH_EXIT`] at once, from
+/// whichever thread panicked (a panic inside a worker must not turn into a hang or a success).
+/// Tables are never half-written: each Delta commit is atomic, and an exit before it leaves the
+/// previous version.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let nodes = nodes_in_flight();
+        let working = if nodes.is_empty() {
+            String::new()
+        } else {
+            format!("\n  = note: while processing {}", nodes.join(", "))
+        };
+        let report = format!(
+            "error: internal error (this is a bug in weir, not in your project): {message}{place}{working}\n  = help: please report it with this message and the command you ran; tables keep their last committed version\n"
+        );
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(report.as_bytes());
+        std::process::exit(CRASH_EXIT);
+    }));
+}
+
 /// Shorthand for an I/O error that names the path.
 pub fn io_error(action: &str, path: &std::path::Path, err: std::io::Error) -> Error {
     Diagnostic::io(format!("cannot {action} {}: {err}", path.display())).into()

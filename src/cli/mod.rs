@@ -210,6 +210,7 @@ pub struct LsArgs {
 }
 
 pub fn main() -> ExitCode {
+    crate::diagnostics::install_panic_hook();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

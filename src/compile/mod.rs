@@ -206,6 +206,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
                         return Ok(((*id).clone(), sql, Vec::new(), Vec::new()));
                     }
                 }
+                let _in_flight = crate::diagnostics::in_flight(id);
                 let incremental = n.materialized() == "incremental"
                     && !n.full_refresh(opts.full_refresh)
                     && warehouse

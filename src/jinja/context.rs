@@ -217,10 +217,21 @@ impl Object for MacroFn {
                 macros.insert(def.unique_id.clone());
             }
         }
+        let call_depth = ctx.frame.as_ref().map_or(0, |f| f.depth) + 1;
+        if call_depth > MAX_MACRO_DEPTH {
+            if let Some(f) = &ctx.frame {
+                return Err(recursion_error(f, &def.name));
+            }
+        }
         let inner_ctx = Ctx {
             shared: ctx.shared.clone(),
             scope: ctx.scope.clone(),
             package: def.package.clone(),
+            frame: Some(Arc::new(Frame {
+                name: def.name.clone().into(),
+                depth: call_depth,
+                parent: ctx.frame.clone(),
+            })),
         };
         let tmpl = state.env().get_template(&def.template)?;
         let captured = tmpl.render_captured_to(Value::from_object(inner_ctx), std::io::sink())?;
@@ -245,6 +256,10 @@ impl Object for MacroFn {
                 r.truncate(depth);
                 v
             })),
+            Err(e) if is_recursion_error(&e) => {
+                RETURNED.with(|r| r.borrow_mut().truncate(depth));
+                Err(e)
+            }
             Err(e) => {
                 RETURNED.with(|r| r.borrow_mut().truncate(depth));
                 // A new error without a location: minijinja gives it the caller's location, and
@@ -461,6 +476,54 @@ pub struct Ctx {
     pub shared: Arc<Shared>,
     pub scope: Arc<Scope>,
     pub package: Arc<str>,
+    /// The macro call this context renders, innermost first; `None` at the top of a render.
+    pub frame: Option<Arc<Frame>>,
+}
+
+/// One macro call in the chain that led to the current one. Every call renders its macro in
+/// a template state of its own, whose recursion counter starts at zero, so the depth of the
+/// chain is what bounds recursion.
+#[derive(Debug)]
+pub struct Frame {
+    pub name: Arc<str>,
+    pub depth: usize,
+    pub parent: Option<Arc<Frame>>,
+}
+
+/// The deepest chain of macro calls a render may make (Python's default recursion limit of
+/// 1000 frames stops dbt at a similar depth, with "maximum recursion depth exceeded").
+pub const MAX_MACRO_DEPTH: usize = 250;
+
+/// The error for a chain of calls deeper than [`MAX_MACRO_DEPTH`], naming the chain (its
+/// first calls and its last ones; a recursive chain repeats itself).
+fn recursion_error(frame: &Frame, next: &str) -> Error {
+    let mut names = vec![next.to_string()];
+    let mut f = Some(frame);
+    while let Some(fr) = f {
+        names.push(fr.name.to_string());
+        f = fr.parent.as_deref();
+    }
+    names.reverse();
+    let shown = if names.len() > 8 {
+        format!(
+            "{} -> ... -> {}",
+            names[..4].join(" -> "),
+            names[names.len() - 4..].join(" -> ")
+        )
+    } else {
+        names.join(" -> ")
+    };
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!(
+            "maximum recursion depth exceeded: more than {MAX_MACRO_DEPTH} nested macro calls ({shown}); a macro that calls itself needs a condition that ends the recursion"
+        ),
+    )
+}
+
+fn is_recursion_error(e: &Error) -> bool {
+    e.detail()
+        .is_some_and(|d| d.starts_with("maximum recursion depth exceeded"))
 }
 
 impl fmt::Debug for Ctx {

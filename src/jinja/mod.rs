@@ -276,6 +276,7 @@ impl Jinja {
             shared: self.shared.clone(),
             scope,
             package: Arc::from(package),
+            frame: None,
         })
     }
 

@@ -387,6 +387,14 @@ pub fn new_dict(items: Option<Value>) -> Result<Value, Error> {
     Ok(Value::from_object(MutableDict(Mutex::new(map))))
 }
 
+/// Python's `ValueError` for `datetime.replace()` with a value outside its field's range.
+fn out_of_range(field: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("datetime.replace: {field} is out of range"),
+    )
+}
+
 /// Python's `datetime` values: `strftime`, `isoformat`, parts; rendered as `str(datetime)`.
 #[derive(Debug, Clone)]
 pub struct DateTime(pub chrono::NaiveDateTime, pub bool /* date only */);
@@ -418,7 +426,18 @@ impl Object for DateTime {
         match method {
             "strftime" => {
                 let (fmt,): (String,) = minijinja::value::from_args(args)?;
-                Ok(Value::from(self.0.format(&fmt).to_string()))
+                // chrono panics when it displays a format with an unknown directive; check
+                // first and say which format is wrong.
+                let items: Vec<_> = chrono::format::StrftimeItems::new(&fmt).collect();
+                if items.contains(&chrono::format::Item::Error) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("strftime: '{fmt}' is not a valid format (unknown % directive)"),
+                    ));
+                }
+                Ok(Value::from(
+                    self.0.format_with_items(items.into_iter()).to_string(),
+                ))
             }
             "isoformat" => Ok(Value::from(if self.1 {
                 self.0.format("%Y-%m-%d").to_string()
@@ -432,25 +451,28 @@ impl Object for DateTime {
                 let (_, kw): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
                 let mut d = self.0;
                 if let Some(v) = kw.get::<Option<i32>>("year")? {
-                    d = d.with_year(v).unwrap_or(d);
+                    d = d.with_year(v).ok_or_else(|| out_of_range("year"))?;
                 }
                 if let Some(v) = kw.get::<Option<u32>>("month")? {
-                    d = d.with_month(v).unwrap_or(d);
+                    d = d.with_month(v).ok_or_else(|| out_of_range("month"))?;
                 }
                 if let Some(v) = kw.get::<Option<u32>>("day")? {
-                    d = d.with_day(v).unwrap_or(d);
+                    d = d.with_day(v).ok_or_else(|| out_of_range("day"))?;
                 }
                 if let Some(v) = kw.get::<Option<u32>>("hour")? {
-                    d = d.with_hour(v).unwrap_or(d);
+                    d = d.with_hour(v).ok_or_else(|| out_of_range("hour"))?;
                 }
                 if let Some(v) = kw.get::<Option<u32>>("minute")? {
-                    d = d.with_minute(v).unwrap_or(d);
+                    d = d.with_minute(v).ok_or_else(|| out_of_range("minute"))?;
                 }
                 if let Some(v) = kw.get::<Option<u32>>("second")? {
-                    d = d.with_second(v).unwrap_or(d);
+                    d = d.with_second(v).ok_or_else(|| out_of_range("second"))?;
                 }
                 if let Some(v) = kw.get::<Option<u32>>("microsecond")? {
-                    d = d.with_nanosecond(v * 1000).unwrap_or(d);
+                    d = Some(v)
+                        .filter(|v| *v < 1_000_000)
+                        .and_then(|v| d.with_nanosecond(v * 1000))
+                        .ok_or_else(|| out_of_range("microsecond"))?;
                 }
                 Ok(Value::from_object(DateTime(d, self.1)))
             }

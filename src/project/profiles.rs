@@ -177,6 +177,7 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
         .help(help)
         .into());
     }
+    validate_output(output, &target_name, &shown, &text)?;
     let schema = output
         .get("schema")
         .and_then(Json::as_str)
@@ -189,12 +190,7 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
         .to_string();
     let threads = req
         .threads
-        .or_else(|| {
-            output
-                .get("threads")
-                .and_then(Json::as_u64)
-                .map(|t| t as usize)
-        })
+        .or_else(|| output.get("threads").and_then(threads_value))
         .unwrap_or_else(default_threads);
     let warehouse_raw = output
         .get("warehouse")
@@ -249,6 +245,70 @@ fn render_env_vars(text: &str, shown: &str, env_var: EnvVarFn) -> Result<String>
         }
         Diagnostic::error(Code::E201, format!("{shown}: {e}")).into()
     })
+}
+
+/// `threads` as dbt takes it: a positive integer (a string of digits is what an `env_var()`
+/// renders to).
+fn threads_value(v: &Json) -> Option<usize> {
+    let n = match v {
+        Json::Number(n) => n.as_u64()?,
+        Json::String(s) => s.trim().parse::<u64>().ok()?,
+        _ => return None,
+    };
+    usize::try_from(n).ok().filter(|n| *n > 0)
+}
+
+/// The fields weir reads from an output have the shape dbt's credentials contract gives them;
+/// anything else is refused with the line it is on, rather than replaced by a default.
+fn validate_output(
+    output: &Map<String, Json>,
+    target_name: &str,
+    shown: &str,
+    text: &Arc<str>,
+) -> Result<()> {
+    let bad = |key: &str, v: &Json, expected: &str| {
+        let loc = key_location(shown, text, key);
+        let d = Diagnostic::error(
+            Code::E113,
+            format!("`{key}: {v}` in output '{target_name}' is not valid: {key} must be {expected}"),
+        )
+        .help(format!("set `{key}` to {expected} in {shown}"));
+        match loc {
+            Some(l) => d.at(l),
+            None => d.note(format!("in {shown}")),
+        }
+        .into()
+    };
+    if let Some(v) = output.get("threads") {
+        if threads_value(v).is_none() {
+            return Err(bad("threads", v, "a positive integer"));
+        }
+    }
+    for key in ["schema", "database", "warehouse", "type"] {
+        if let Some(v) = output.get(key) {
+            if !v.is_string() {
+                return Err(bad(key, v, "a string"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first line of `text` that sets `key:` (profiles are small; the key names are distinct
+/// enough that the first hit is the one meant, and a miss only loses the location).
+fn key_location(path: &str, text: &Arc<str>, key: &str) -> Option<Location> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with(':') {
+                let start = offset + (line.len() - trimmed.len());
+                return Some(Location::new(path, text.clone(), start, start + key.len()));
+            }
+        }
+        offset += line.len();
+    }
+    None
 }
 
 pub fn yaml_error(

@@ -549,6 +549,7 @@ async fn run_node(
     n: &Node,
     full_refresh: bool,
 ) -> Result<Outcome> {
+    let _in_flight = crate::diagnostics::in_flight(&n.unique_id);
     let full_refresh = n.full_refresh(full_refresh);
     let sql = n.compiled_code.clone().unwrap_or_default();
     record_statement(project, n, &sql, full_refresh);
