@@ -30,6 +30,10 @@ for p in example_project tests/fixtures/jaffle_like; do
 done
 rm -rf "$rows"
 python3 scripts/check_store_failures.py target/debug/weir  # store_failures tables read by deltalake
+# Two builds at once on one warehouse: the lock keeps every table's rows exact (5 + 5 trials).
+python3 scripts/check_concurrency.py target/debug/weir --trials 5
+# A full refresh killed with SIGKILL at 20 random points: every table whole, then restored.
+python3 scripts/check_crash.py target/debug/weir --kills 20
 
 if [[ -f scripts/check_manifest_schema.py ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r scripts/requirements-check.txt

@@ -7,6 +7,7 @@
 //! ```
 //!
 //! - [`diagnostics`]: the one error type, rendered rustc-style with file, line and caret.
+//! - [`fsio`]: files under `target/` written whole or not at all (temporary file, rename).
 //! - [`project`]: `dbt_project.yml`, profiles, packages, every file read; no rendering.
 //! - [`jinja`]: minijinja with dbt's context and macros; error locations mapped to user files.
 //! - [`parse`]: the parse phase: nodes, configs, generic tests, sources, names.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod compile;
 pub mod diagnostics;
 pub mod engine;
+pub mod fsio;
 pub mod graph;
 pub mod jinja;
 pub mod parse;

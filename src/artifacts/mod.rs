@@ -56,12 +56,12 @@ fn write_manifest_file(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("json.tmp");
-    let file = std::fs::File::create(&tmp)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-    write_manifest_to(project, m, invocation_id, &mut out)?;
-    out.into_inner().map_err(|e| e.into_error())?;
-    std::fs::rename(&tmp, path)
+    crate::fsio::write_atomic_with(path, |file| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        write_manifest_to(project, m, invocation_id, &mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
+    })
 }
 
 fn write_manifest_to(

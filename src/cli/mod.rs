@@ -95,6 +95,10 @@ pub struct RunArgs {
     /// `json`: one JSON object per finished node on stdout
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Wait up to this long (30s, 10m, 1h) for another weir command writing to the same
+    /// warehouse to finish; by default a held warehouse fails at once
+    #[arg(long, value_name = "DURATION", value_parser = crate::run::lock::parse_timeout, default_value = "0")]
+    pub lock_timeout: std::time::Duration,
     /// Microbatch models: build only the batches from this time on (a date or timestamp)
     #[arg(long, value_name = "TIME")]
     pub event_time_start: Option<String>,

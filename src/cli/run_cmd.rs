@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -168,6 +169,18 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
     let start = Instant::now();
     let (project, parsed, invocation) =
         super::load_and_parse(&args.project, args.full_refresh, true)?;
+    // Before compiling: which tables exist decides how incremental models compile.
+    let lock = run::lock::acquire(
+        Path::new(&project.target.warehouse),
+        &format!("weir {}", format!("{mode:?}").to_lowercase()),
+        args.lock_timeout,
+    )?;
+    if let (Some(gone), false) = (&lock.took_over, args.project.quiet) {
+        eprintln!(
+            "note: the last holder of the warehouse lock, `{}` (pid {}, since {}), ended without finishing; tables it was writing keep their last committed version",
+            gone.command, gone.pid, gone.started_at
+        );
+    }
     let types: Vec<String> = mode.types().iter().map(|s| s.to_string()).collect();
     let (mut selected, warnings) = select(&project, &parsed.manifest, &args.selection, &types)?;
     print_warnings(&warnings, args.project.quiet);

@@ -923,7 +923,7 @@ pub fn write_compiled_files(project: &Project, c: &Compiled) -> Result<()> {
             if std::fs::read(path).is_ok_and(|old| old == sql.as_bytes()) {
                 return Ok(());
             }
-            std::fs::write(path, sql).map_err(|e| io_error("write", path, e))
+            crate::fsio::write_atomic(path, sql.as_bytes()).map_err(|e| io_error("write", path, e))
         })
         .collect();
     for w in writes {
@@ -940,7 +940,7 @@ pub fn write_if_changed(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
     }
-    std::fs::write(path, text).map_err(|e| io_error("write", path, e))
+    crate::fsio::write_atomic(path, text.as_bytes()).map_err(|e| io_error("write", path, e))
 }
 
 /// The compile cache: everything compile reads, hashed. Equal key and present outputs mean a

@@ -270,7 +270,9 @@ fn validate_output(
         let loc = key_location(shown, text, key);
         let d = Diagnostic::error(
             Code::E113,
-            format!("`{key}: {v}` in output '{target_name}' is not valid: {key} must be {expected}"),
+            format!(
+                "`{key}: {v}` in output '{target_name}' is not valid: {key} must be {expected}"
+            ),
         )
         .help(format!("set `{key}` to {expected} in {shown}"));
         match loc {

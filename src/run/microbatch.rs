@@ -6,8 +6,9 @@ use crate::diagnostics::Code;
 
 /// Microbatch: the model runs once per `batch_size` window of its `event_time`, from `begin`
 /// (first run, `--full-refresh`) or from `lookback` batches before the current one (later runs).
-/// Each batch reads its parents filtered to the window (parents that declare an `event_time`)
-/// and replaces the window's rows in the table in one commit.
+/// Each batch reads its parents filtered to the window (parents that declare an `event_time`).
+/// On a new table or a full refresh all batches are written in one commit; later runs replace
+/// each window's rows in a commit per batch.
 pub(super) async fn microbatch(
     engine: &Engine,
     n: &Node,
@@ -87,7 +88,9 @@ pub(super) async fn microbatch(
     let mut total = 0u64;
     let mut batches = 0u64;
     let mut batch = start;
-    let mut first = !exists || full_refresh;
+    // A new table or a full refresh: every batch from `begin`, committed together.
+    let rebuild = !exists || full_refresh;
+    let mut whole: Vec<String> = Vec::new();
     while batch < stop || (window.end.is_none() && batch == stop) {
         let end = step(batch, 1);
         let (lo, hi) = (
@@ -104,19 +107,29 @@ pub(super) async fn microbatch(
             }
         }
         let window = format!("select * from (\n{batch_sql}\n) weir_batch where {event_time} >= cast('{lo}' as timestamp) and {event_time} < cast('{hi}' as timestamp)");
-        total += if first {
-            first = false;
-            engine
-                .create_table_as(&n.schema, &n.alias, &window, &n.partition_columns())
-                .await?
+        if rebuild {
+            whole.push(window);
         } else {
             let predicate = format!("{event_time} >= '{lo}' and {event_time} < '{hi}'");
-            engine
+            total += engine
                 .replace_where(&n.schema, &n.alias, &window, &predicate)
-                .await?
-        };
+                .await?;
+        }
         batches += 1;
         batch = end;
+    }
+    if !whole.is_empty() {
+        // Each batch keeps its own query (a batch reads only its window of the parents), and
+        // the table is replaced once by all of them: a kill during a full refresh leaves the
+        // previous table, not an empty one that later runs would never refill.
+        let all = whole
+            .iter()
+            .map(|w| format!("select * from (\n{w}\n) weir_batch_all"))
+            .collect::<Vec<_>>()
+            .join("\nunion all\n");
+        total = engine
+            .create_table_as(&n.schema, &n.alias, &all, &n.partition_columns())
+            .await?;
     }
     Ok((
         Status::Success,

@@ -21,6 +21,7 @@ use unit_test::UnitTest;
 mod constraints;
 mod data_tests;
 mod fused;
+pub mod lock;
 mod materialize;
 mod microbatch;
 mod native;
@@ -331,7 +332,12 @@ pub async fn execute(
                     let tests: Vec<&Node> = batch.iter().map(|id| &nodes[id]).collect();
                     for n in &tests {
                         let sql = n.compiled_code.as_deref().unwrap_or_default();
-                        record_statement(&project, n, sql, full_refresh);
+                        if let Err(e) = record_statement(&project, n, sql, full_refresh) {
+                            return batch
+                                .iter()
+                                .map(|id| node_result(id, Err(e.clone()), 0.0))
+                                .collect::<Vec<_>>();
+                        }
                     }
                     let start = Instant::now();
                     let outcomes = run_test_batch(&engine, &tests).await;
@@ -519,7 +525,12 @@ type Outcome = (Status, String, Option<u64>, Option<u64>);
 
 /// `target/run/<path>`: what this node runs, as SQL a person can read (the writes themselves go
 /// through Delta's API, so the statement names the operation rather than warehouse DDL).
-fn record_statement(project: &ProjectContext, n: &Node, sql: &str, full_refresh: bool) {
+fn record_statement(
+    project: &ProjectContext,
+    n: &Node,
+    sql: &str,
+    full_refresh: bool,
+) -> Result<()> {
     let relation = format!("{}.{}", n.schema, n.alias);
     let text = match (n.resource_type, n.materialized()) {
         (ResourceType::Seed, _) => format!(
@@ -540,7 +551,7 @@ fn record_statement(project: &ProjectContext, n: &Node, sql: &str, full_refresh:
         _ => format!("create or replace table {relation} as (\n{sql}\n)\n"),
     };
     let path = project.target_dir.join("run").join(n.compiled_path());
-    let _ = crate::compile::write_if_changed(&path, &text);
+    crate::compile::write_if_changed(&path, &text)
 }
 
 async fn run_node(
@@ -552,7 +563,7 @@ async fn run_node(
     let _in_flight = crate::diagnostics::in_flight(&n.unique_id);
     let full_refresh = n.full_refresh(full_refresh);
     let sql = n.compiled_code.clone().unwrap_or_default();
-    record_statement(project, n, &sql, full_refresh);
+    record_statement(project, n, &sql, full_refresh)?;
     let schema = n.schema.as_str();
     let name = n.alias.as_str();
     match n.resource_type {

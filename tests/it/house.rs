@@ -8,6 +8,7 @@ use std::path::Path;
 /// making.
 const LAYERS: &[&str] = &[
     "diagnostics",
+    "fsio",
     "project",
     "jinja",
     "parse",
