@@ -181,6 +181,7 @@ impl Diagnostic {
     ///   |               ^^^^^^^^^^^^^^^^^^^^^^^
     ///   = help: did you mean 'stg_orders'?
     /// ```
+    /// Secret values are scrubbed (`*****`).
     pub fn render(&self) -> String {
         let mut out = String::new();
         let label = match self.severity {
@@ -219,7 +220,10 @@ impl Diagnostic {
                 let _ = writeln!(out, "  = help: {help}");
             }
         }
-        out
+        match scrub(&out) {
+            std::borrow::Cow::Borrowed(_) => out,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        }
     }
 }
 
@@ -262,6 +266,44 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Environment variables whose names start with this hold secrets: dbt's convention.
+pub const SECRET_ENV_PREFIX: &str = "DBT_ENV_SECRET";
+
+/// The values of the secret environment variables, longest first (so a secret that contains
+/// another is replaced whole).
+fn secrets() -> &'static [String] {
+    static SECRETS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let mut v: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, v)| k.starts_with(SECRET_ENV_PREFIX) && !v.is_empty())
+            .map(|(_, v)| v)
+            .collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        v.dedup();
+        v
+    })
+}
+
+/// `text` with the value of every secret environment variable replaced by `*****`, as dbt
+/// scrubs its logs. Everything weir prints or writes under `target/` goes through it.
+pub fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
+    let secrets = secrets();
+    if !secrets.iter().any(|s| text.contains(s.as_str())) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_string();
+    for s in secrets {
+        out = out.replace(s.as_str(), "*****");
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether any secret environment variable is set (no scrubbing work otherwise).
+pub fn has_secrets() -> bool {
+    !secrets().is_empty()
+}
 
 /// The nodes being worked on right now, so that a crash can say which one it was processing.
 static IN_FLIGHT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());

@@ -22,8 +22,15 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()))
 }
 
-/// Write `bytes` to `path` atomically (the folder must exist).
+/// Write `bytes` to `path` atomically (the folder must exist), with the values of secret
+/// environment variables scrubbed from text.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if crate::diagnostics::has_secrets() {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let text = crate::diagnostics::scrub(text);
+            return write_atomic_with(path, |f| f.write_all(text.as_bytes()));
+        }
+    }
     write_atomic_with(path, |f| f.write_all(bytes))
 }
 

@@ -67,6 +67,7 @@ impl Printer {
     }
 
     fn line(&self, text: &str) {
+        let text = &*crate::diagnostics::scrub(text);
         match &self.bar {
             Some(bar) => bar.println(text),
             None => println!("{text}"),

@@ -94,7 +94,26 @@ impl Project {
 }
 
 /// `env_var()` as dbt has it: the value, the default, or an error naming the variable.
+/// Secret variables (`DBT_ENV_SECRET...`) are refused: only profiles.yml may read them
+/// ([`secret_env_var`]), as in dbt, so a secret cannot reach compiled SQL or the warehouse.
 pub fn env_var(name: &str, default: Option<&str>) -> Result<String> {
+    if name.starts_with(crate::diagnostics::SECRET_ENV_PREFIX) {
+        return Err(Diagnostic::error(
+            Code::E212,
+            format!(
+                "secret environment variable '{name}' used outside profiles.yml: variables named {}* may only be used in profiles.yml (and packages.yml)",
+                crate::diagnostics::SECRET_ENV_PREFIX
+            ),
+        )
+        .help("read the secret in profiles.yml (for example as a field of the output); models, macros, hooks and dbt_project.yml cannot read it")
+        .into());
+    }
+    secret_env_var(name, default)
+}
+
+/// `env_var()` in profiles.yml, where secrets may be read. Their values are scrubbed from
+/// every message and file weir writes ([`crate::diagnostics::scrub`]).
+pub fn secret_env_var(name: &str, default: Option<&str>) -> Result<String> {
     match std::env::var(name) {
         Ok(v) => Ok(v),
         Err(_) => match default {
@@ -175,7 +194,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             target: opts.target.as_deref(),
             threads: opts.threads,
         },
-        env_var,
+        secret_env_var,
     )?;
     // Files are read in parallel below: size the thread pool for the target first (a pool
     // that already exists keeps its size).

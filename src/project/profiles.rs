@@ -201,11 +201,16 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
     } else {
         req.project_dir.join(warehouse_raw).display().to_string()
     };
-    let mut fields = output.clone();
-    fields.insert("schema".into(), schema.clone().into());
-    fields.insert("database".into(), database.clone().into());
+    // `target.*` in templates: a secret read here (a token, a password) renders as `*****`,
+    // so it cannot reach compiled SQL, the warehouse or the artifacts.
+    let mut fields: Map<String, Json> = output
+        .iter()
+        .map(|(k, v)| (k.clone(), scrub_json(v)))
+        .collect();
+    fields.insert("schema".into(), scrub_json(&schema.clone().into()));
+    fields.insert("database".into(), scrub_json(&database.clone().into()));
     fields.insert("threads".into(), threads.into());
-    fields.insert("warehouse".into(), warehouse.clone().into());
+    fields.insert("warehouse".into(), scrub_json(&warehouse.clone().into()));
     Ok(Target {
         profile_name: req.profile_name.to_string(),
         name: target_name,
@@ -245,6 +250,17 @@ fn render_env_vars(text: &str, shown: &str, env_var: EnvVarFn) -> Result<String>
         }
         Diagnostic::error(Code::E201, format!("{shown}: {e}")).into()
     })
+}
+
+fn scrub_json(v: &Json) -> Json {
+    match v {
+        Json::String(s) => Json::String(crate::diagnostics::scrub(s).into_owned()),
+        Json::Array(a) => Json::Array(a.iter().map(scrub_json).collect()),
+        Json::Object(m) => {
+            Json::Object(m.iter().map(|(k, v)| (k.clone(), scrub_json(v))).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 /// `threads` as dbt takes it: a positive integer (a string of digits is what an `env_var()`
