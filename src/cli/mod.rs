@@ -92,6 +92,9 @@ pub struct RunArgs {
     /// No progress bar, even on a terminal (it is off when stdout is not a terminal)
     #[arg(long)]
     pub no_progress: bool,
+    /// No colours (they are off when stdout is not a terminal, or NO_COLOR is set)
+    #[arg(long)]
+    pub no_color: bool,
     /// `json`: one JSON object per finished node on stdout
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

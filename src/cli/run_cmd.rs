@@ -40,12 +40,14 @@ impl Mode {
 struct Printer {
     quiet: bool,
     json: bool,
+    /// Status tags in colour: a terminal, no `--no-color`, no `NO_COLOR` in the environment.
+    color: bool,
     bar: Option<indicatif::ProgressBar>,
     lock: Mutex<()>,
 }
 
 impl Printer {
-    fn new(quiet: bool, json: bool, no_progress: bool, total: usize) -> Printer {
+    fn new(quiet: bool, json: bool, no_progress: bool, no_color: bool, total: usize) -> Printer {
         let bar = (!json && !quiet && !no_progress && std::io::stdout().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
             bar.set_style(
@@ -58,9 +60,14 @@ impl Printer {
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         });
+        let color = !json
+            && !no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
         Printer {
             quiet,
             json,
+            color,
             bar,
             lock: Mutex::new(()),
         }
@@ -74,6 +81,20 @@ impl Printer {
         }
     }
 
+    /// `tag` in the colour of its status, as dbt shows it: green for OK/PASS, yellow for
+    /// WARN and SKIP, red for ERROR/FAIL.
+    fn paint(&self, status: Status, tag: &str) -> String {
+        if !self.color {
+            return tag.to_string();
+        }
+        let code = match status {
+            Status::Success | Status::Pass => "32",
+            Status::Warn | Status::Skipped => "33",
+            _ => "31",
+        };
+        format!("\x1b[{code}m{tag}\x1b[0m")
+    }
+
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -84,10 +105,8 @@ impl Printer {
 impl Printer {
     fn unit_line(&self, index: usize, total: usize, r: &NodeResult) {
         if self.json {
-            println!(
-                "{}",
-                serde_json::json!({"event": "unit_test_finished", "unique_id": r.unique_id, "status": r.status, "message": r.message, "execution_time": r.seconds})
-            );
+            let event = serde_json::json!({"event": "unit_test_finished", "unique_id": r.unique_id, "status": r.status, "message": r.message, "execution_time": r.seconds});
+            println!("{}", crate::diagnostics::scrub(&event.to_string()));
             return;
         }
         if self.quiet && !r.status.is_failure() {
@@ -102,7 +121,7 @@ impl Printer {
         let left = format!("{index} of {total} {} unit_test {name} ", r.status.label());
         let tag = format!("[{} in {:.2}s]", r.status.label(), r.seconds);
         let dots = ".".repeat(80usize.saturating_sub(left.len() + tag.len()).max(3));
-        self.line(&format!("{left}{dots} {tag}"));
+        self.line(&format!("{left}{dots} {}", self.paint(r.status, &tag)));
     }
 }
 
@@ -110,6 +129,7 @@ impl Reporter for Printer {
     fn unit_test_finished(&self, index: usize, total: usize, r: &NodeResult) {
         let _g = self.lock.lock().unwrap();
         if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
             bar.set_position(index as u64);
             bar.set_message(format!("{} {}", r.status.label(), r.unique_id));
         }
@@ -119,6 +139,7 @@ impl Reporter for Printer {
     fn finished(&self, index: usize, total: usize, node: &Node, r: &NodeResult) {
         let _g = self.lock.lock().unwrap();
         if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
             bar.set_position(index as u64);
             bar.set_message(format!("{} {}", r.status.label(), node.name));
         }
@@ -131,7 +152,7 @@ impl Reporter for Printer {
                 "rows": r.rows, "failures": r.failures,
                 "error": r.error.as_ref().map(|d| d.render()),
             });
-            println!("{event}");
+            println!("{}", crate::diagnostics::scrub(&event.to_string()));
             return;
         }
         if self.quiet && !r.status.is_failure() {
@@ -157,7 +178,7 @@ impl Reporter for Printer {
         };
         let left = format!("{index} of {total} {verb} ");
         let dots = ".".repeat(80usize.saturating_sub(left.len() + tag.len()).max(3));
-        self.line(&format!("{left}{dots} {tag}"));
+        self.line(&format!("{left}{dots} {}", self.paint(r.status, &tag)));
     }
 }
 
@@ -210,6 +231,7 @@ pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         args.project.quiet,
         args.log_format == LogFormat::Json,
         args.no_progress,
+        args.no_color,
         selected.len(),
     ));
     let reporter: Arc<dyn Reporter> = printer.clone();
