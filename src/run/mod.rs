@@ -27,6 +27,7 @@ mod microbatch;
 mod native;
 mod schema_change;
 mod snapshot;
+mod sql_location;
 mod unit_test;
 use data_tests::*;
 use materialize::*;
@@ -350,7 +351,9 @@ pub async fn execute(
                 }
                 let n = &nodes[&id];
                 let start = Instant::now();
-                let outcome = run_node(&engine, &project, n, full_refresh).await;
+                let outcome = run_node(&engine, &project, n, full_refresh)
+                    .await
+                    .map_err(|e| sql_location::locate(n, e.diagnostic().clone()).into());
                 vec![node_result(&id, outcome, start.elapsed().as_secs_f64())]
             });
         }

@@ -1113,3 +1113,30 @@ fn schema_changes_widen_types_and_evolve_structs() {
         "unchanged"
     );
 }
+
+/// An engine error in a model points at the model's own file, line and column, with the
+/// compiled line as a note.
+#[test]
+fn sql_errors_point_at_the_model_file() {
+    let project = copy_project(&repo().join("tests/fixtures/jaffle_like"));
+    let dir = project.path();
+    std::fs::write(
+        dir.join("models/bad_column.sql"),
+        "{{ config(materialized='table') }}\nselect\n    member_id,\n    no_such_col as x\nfrom {{ ref('stg_members') }}\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let out = weir(&["build", "--project-dir", d, "-s", "+bad_column"], dir);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("--> models/bad_column.sql:4:5"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("= note: compiled line 4: no_such_col as x"),
+        "{}",
+        out.stderr
+    );
+}
