@@ -229,37 +229,32 @@ pub fn main() -> ExitCode {
 }
 
 /// A query runner for Jinja backed by the project's warehouse, opened on first use (most
-/// projects never query while compiling).
-pub(crate) fn warehouse_runner(
-    project: &project::Project,
-) -> Option<crate::jinja::objects::QueryRunner> {
-    let runtime = std::sync::Arc::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .ok()?,
-    );
-    let engine: std::sync::Arc<std::sync::OnceLock<Result<crate::engine::Engine, String>>> =
-        Default::default();
+/// projects never query while compiling). A failure to open it is the query's error.
+pub(crate) fn warehouse_runner(project: &project::Project) -> crate::jinja::objects::QueryRunner {
+    type Opened = Result<(tokio::runtime::Runtime, crate::engine::Engine), String>;
+    let opened: std::sync::Arc<std::sync::OnceLock<Opened>> = Default::default();
     let (warehouse, database, schema) = (
         project.target.warehouse.clone(),
         project.target.database.clone(),
         project.target.schema.clone(),
     );
-    Some(crate::jinja::objects::QueryRunner(std::sync::Arc::new(
-        move |sql: &str| {
-            let engine = engine.get_or_init(|| {
-                runtime
-                    .block_on(crate::engine::Engine::open(&warehouse, &database, &schema))
-                    .map_err(|e| e.diagnostic().message.clone())
-            });
-            let engine = engine.as_ref().map_err(Clone::clone)?;
-            runtime
-                .block_on(engine.query_result(sql))
-                .map_err(|e| e.diagnostic().message.clone())
-        },
-    )))
+    crate::jinja::objects::QueryRunner(std::sync::Arc::new(move |sql: &str| {
+        let opened = opened.get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the query runtime: {e}"))?;
+            let engine = runtime
+                .block_on(crate::engine::Engine::open(&warehouse, &database, &schema))
+                .map_err(|e| e.diagnostic().message.clone())?;
+            Ok((runtime, engine))
+        });
+        let (runtime, engine) = opened.as_ref().map_err(Clone::clone)?;
+        runtime
+            .block_on(engine.query_result(sql))
+            .map_err(|e| e.diagnostic().message.clone())
+    }))
 }
 
 /// Load and parse the project: every command starts here. `warehouse` lets `run_query` and
@@ -271,11 +266,7 @@ pub(crate) fn load_and_parse(
 ) -> Result<(project::Project, parse::Parsed, String)> {
     let project = project::load(&load_opts(args))?;
     let invocation = uuid::Uuid::new_v4().to_string();
-    let query = if warehouse {
-        warehouse_runner(&project)
-    } else {
-        None
-    };
+    let query = warehouse.then(|| warehouse_runner(&project));
     let parsed = parse::parse(
         &project,
         &ParseOptions {
@@ -432,7 +423,7 @@ fn cmd_compile(args: &CompileArgs) -> Result<ExitCode> {
         &ParseOptions {
             invocation_id: invocation.clone(),
             full_refresh: args.full_refresh,
-            query: warehouse_runner(&project),
+            query: Some(warehouse_runner(&project)),
         },
     )?;
     if !no_selection {

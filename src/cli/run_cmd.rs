@@ -403,7 +403,7 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
                 &ParseOptions {
                     invocation_id: invocation.clone(),
                     full_refresh: false,
-                    query: super::warehouse_runner(&project),
+                    query: Some(super::warehouse_runner(&project)),
                 },
             )?;
             let (ids, _) = select(
@@ -523,6 +523,35 @@ pub fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
         })
         .cloned()
         .collect();
+    // A policy weir cannot read is an error, not a source that always passes.
+    for s in &sources {
+        let Some(policy) = &s.freshness else { continue };
+        for key in ["warn_after", "error_after"] {
+            let Some(p) = policy.get(key).filter(|p| !p.is_null()) else {
+                continue;
+            };
+            let count_ok = p
+                .get("count")
+                .is_none_or(|c| c.is_null() || c.as_f64().is_some());
+            let period = p.get("period").and_then(|v| v.as_str());
+            let period_ok = match p.get("count") {
+                Some(c) if !c.is_null() => matches!(period, Some("minute" | "hour" | "day")),
+                _ => true,
+            };
+            if !count_ok || !period_ok {
+                return Err(Diagnostic::error(
+                    Code::E103,
+                    format!(
+                        "source '{}.{}': freshness {key} is {p}; it must be {{count: <number>, period: minute | hour | day}}",
+                        s.source_name, s.name
+                    ),
+                )
+                .note(format!("in {}", s.original_file_path))
+                .help("set period to minute, hour or day, and count to a number")
+                .into());
+            }
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -727,17 +727,21 @@ thread_local! {
     static STATEMENTS: std::cell::RefCell<HashMap<String, objects::QueryResult>> = std::cell::RefCell::new(HashMap::new());
 }
 
-/// Run SQL through the context's query runner (empty result when there is none, or while
-/// `execute` is false).
+/// Run SQL through the context's query runner. While `execute` is false (the parse render)
+/// nothing runs and the result is empty, as in dbt; with `execute` true and no warehouse to run
+/// on, the query is an error rather than a silently empty result.
 fn run_sql(state: &minijinja::State, sql: &str) -> Result<objects::QueryResult, minijinja::Error> {
     if !state.lookup("execute").is_some_and(|v| v.is_true()) {
         return Ok(Default::default());
     }
-    let Some(runner) = context::current_ctx(state)
-        .ok()
-        .and_then(|c| c.shared.query.clone())
-    else {
-        return Ok(Default::default());
+    let Some(runner) = context::current_ctx(state)?.shared.query.clone() else {
+        return Err(diag_err(
+            Diagnostic::error(
+                Code::E211,
+                "a query run from Jinja has no warehouse to run on in this command",
+            )
+            .note(format!("query: {}", sql.trim())),
+        ));
     };
     (runner.0)(sql).map_err(|e| {
         diag_err(
