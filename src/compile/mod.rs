@@ -581,6 +581,7 @@ fn plan_unit_tests(
         let scope = Arc::new(Scope {
             vars,
             recorder: None,
+            statements: Default::default(),
         });
         let model_sql = jinja
             .render(
@@ -688,6 +689,7 @@ fn render_project_hooks(
     let scope = Arc::new(Scope {
         vars,
         recorder: None,
+        statements: Default::default(),
     });
     let mut out = Vec::new();
     for text in hooks.to_vec() {
@@ -804,6 +806,7 @@ fn compile_scope(
     Arc::new(Scope {
         vars,
         recorder: None,
+        statements: Default::default(),
     })
 }
 

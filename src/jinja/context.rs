@@ -2,7 +2,6 @@
 //! `config` for each phase, `var`, `adapter`, and the error plumbing that carries our
 //! diagnostics through minijinja.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,16 +127,15 @@ impl MacroRegistry {
     }
 }
 
-thread_local! {
-    /// The value passed to `return()`, taken by the macro call that ends because of it.
-    static RETURNED: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
-}
-
 const RETURN_MARKER: &str = "__weir_return__";
 
 /// dbt's `return(value)`: ends the current macro with a value instead of its rendered text.
-pub fn return_fn(value: Option<Value>) -> Result<Value, Error> {
-    RETURNED.with(|r| r.borrow_mut().push(value.unwrap_or(Value::from(()))));
+/// The value waits in the macro call's own context, where the call that ends takes it.
+pub fn return_fn(state: &State, value: Option<Value>) -> Result<Value, Error> {
+    let ctx = current_ctx(state)?;
+    if let Ok(mut slot) = ctx.returned.lock() {
+        *slot = Some(value.unwrap_or(Value::from(())));
+    }
     Err(Error::new(ErrorKind::InvalidOperation, RETURN_MARKER))
 }
 
@@ -223,10 +221,12 @@ impl Object for MacroFn {
                 return Err(recursion_error(f, &def.name));
             }
         }
+        let returned: Arc<Mutex<Option<Value>>> = Arc::default();
         let inner_ctx = Ctx {
             shared: ctx.shared.clone(),
             scope: ctx.scope.clone(),
             package: def.package.clone(),
+            returned: returned.clone(),
             frame: Some(Arc::new(Frame {
                 name: def.name.clone().into(),
                 depth: call_depth,
@@ -243,25 +243,19 @@ impl Object for MacroFn {
             ));
         };
         let wrapped = wrap_caller(state, args);
-        let depth = RETURNED.with(|r| r.borrow().len());
         let result = mac.call(st, wrapped.as_ref().map_or(args, |(a, _)| a));
         if let Some((_, alive)) = &wrapped {
             alive.store(false, Ordering::SeqCst);
         }
         match result {
             Ok(v) => Ok(v),
-            Err(e) if is_return(&e) => Ok(RETURNED.with(|r| {
-                let mut r = r.borrow_mut();
-                let v = r.pop().unwrap_or(Value::from(()));
-                r.truncate(depth);
-                v
-            })),
-            Err(e) if is_recursion_error(&e) => {
-                RETURNED.with(|r| r.borrow_mut().truncate(depth));
-                Err(e)
-            }
+            Err(e) if is_return(&e) => Ok(returned
+                .lock()
+                .ok()
+                .and_then(|mut r| r.take())
+                .unwrap_or(Value::from(()))),
+            Err(e) if is_recursion_error(&e) => Err(e),
             Err(e) => {
-                RETURNED.with(|r| r.borrow_mut().truncate(depth));
                 // A new error without a location: minijinja gives it the caller's location, and
                 // the macro's own error (with its file and line) stays as the cause.
                 Err(Error::new(e.kind(), format!("in macro '{}'", def.name)).with_source(e))
@@ -469,6 +463,8 @@ pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 pub struct Scope {
     pub vars: FastMap<&'static str, Value>,
     pub recorder: Option<Arc<Recorder>>,
+    /// `{% call statement(name) %}` results of this render, for `load_result(name)`.
+    pub statements: Mutex<HashMap<String, super::objects::QueryResult>>,
 }
 
 #[derive(Clone)]
@@ -478,6 +474,8 @@ pub struct Ctx {
     pub package: Arc<str>,
     /// The macro call this context renders, innermost first; `None` at the top of a render.
     pub frame: Option<Arc<Frame>>,
+    /// What `return()` hands back from the macro this context renders.
+    pub returned: Arc<Mutex<Option<Value>>>,
 }
 
 /// One macro call in the chain that led to the current one. Every call renders its macro in

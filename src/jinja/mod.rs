@@ -277,6 +277,7 @@ impl Jinja {
             scope,
             package: Arc::from(package),
             frame: None,
+            returned: Default::default(),
         })
     }
 
@@ -659,7 +660,9 @@ fn add_functions(env: &mut Environment<'static>) {
             let result = run_sql(state, &sql.to_string())?;
             let name = name.map(|n| n.to_string()).unwrap_or_else(|| "main".into());
             let _ = fetch;
-            STATEMENTS.with(|s| s.borrow_mut().insert(name, result));
+            if let Ok(mut statements) = context::current_ctx(state)?.scope.statements.lock() {
+                statements.insert(name, result);
+            }
             Ok(String::new())
         },
     );
@@ -675,26 +678,34 @@ fn add_functions(env: &mut Environment<'static>) {
             )?)))
         },
     );
-    env.add_function("load_result", |name: Value| -> Value {
-        let result = STATEMENTS.with(|s| s.borrow().get(&name.to_string()).cloned());
-        match result {
-            Some(r) => {
-                let data: Vec<Value> = r
-                    .rows
-                    .iter()
-                    .map(|row| {
-                        Value::from(row.iter().map(Value::from_serialize).collect::<Vec<_>>())
-                    })
-                    .collect();
-                Value::from_iter([
-                    ("table", Value::from_object(objects::AgateTable(r))),
-                    ("data", Value::from(data)),
-                    ("response", Value::from(())),
-                ])
+    env.add_function(
+        "load_result",
+        |state: &minijinja::State, name: Value| -> Result<Value, minijinja::Error> {
+            let result = context::current_ctx(state)?
+                .scope
+                .statements
+                .lock()
+                .ok()
+                .and_then(|s| s.get(&name.to_string()).cloned());
+            match result {
+                Some(r) => {
+                    let data: Vec<Value> = r
+                        .rows
+                        .iter()
+                        .map(|row| {
+                            Value::from(row.iter().map(Value::from_serialize).collect::<Vec<_>>())
+                        })
+                        .collect();
+                    Ok(Value::from_iter([
+                        ("table", Value::from_object(objects::AgateTable(r))),
+                        ("data", Value::from(data)),
+                        ("response", Value::from(())),
+                    ]))
+                }
+                None => Ok(Value::from(())),
             }
-            None => Value::from(()),
-        }
-    });
+        },
+    );
     env.add_function(
         "store_result",
         |_name: Value, _kwargs: minijinja::value::Kwargs| -> String { String::new() },
@@ -720,11 +731,6 @@ fn add_functions(env: &mut Environment<'static>) {
     });
     env.add_filter("as_text", |v: Value| -> String { v.to_string() });
     env.add_filter("as_native", |v: Value| -> Value { v });
-}
-
-thread_local! {
-    /// `statement(name)` results for `load_result(name)`. One node renders on one thread.
-    static STATEMENTS: std::cell::RefCell<HashMap<String, objects::QueryResult>> = std::cell::RefCell::new(HashMap::new());
 }
 
 /// Run SQL through the context's query runner. While `execute` is false (the parse render)

@@ -56,6 +56,7 @@ impl Namer {
                 ("model", model_value(n)),
             ]),
             recorder: None,
+            statements: Default::default(),
         });
         let arg = custom.map(Value::from).unwrap_or(Value::from(()));
         let v = jinja

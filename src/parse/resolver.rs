@@ -80,6 +80,7 @@ pub(super) fn predict_config(
                             }),
                         )]),
                         recorder: None,
+                        statements: Default::default(),
                     });
                     expr.eval(jinja.ctx(scope, &n.package_name)).ok()?;
                     // (A binding: the lock guard must not outlive `rec`.)
@@ -335,6 +336,7 @@ pub(super) fn parse_scope(
         return Arc::new(Scope {
             vars,
             recorder: Some(rec.clone()),
+            statements: Default::default(),
         });
     }
     let target_db = jinja
@@ -365,6 +367,7 @@ pub(super) fn parse_scope(
     Arc::new(Scope {
         vars,
         recorder: Some(rec.clone()),
+        statements: Default::default(),
     })
 }
 

@@ -257,7 +257,11 @@ pub fn kwarg_scope(
             recorder: recorder.clone(),
         }),
     );
-    Arc::new(Scope { vars, recorder })
+    Arc::new(Scope {
+        vars,
+        recorder,
+        statements: Default::default(),
+    })
 }
 
 /// `ref('a')`, `ref('a', 'b')`, `source('a', 'b')`, alone or as
