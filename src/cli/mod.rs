@@ -231,7 +231,7 @@ pub fn main() -> ExitCode {
 /// A query runner for Jinja backed by the project's warehouse, opened on first use (most
 /// projects never query while compiling). A failure to open it is the query's error.
 pub(crate) fn warehouse_runner(project: &project::Project) -> crate::jinja::objects::QueryRunner {
-    type Opened = Result<(tokio::runtime::Runtime, crate::engine::Engine), String>;
+    type Opened = Result<(tokio::runtime::Runtime, crate::engine::Engine), Diagnostic>;
     let opened: std::sync::Arc<std::sync::OnceLock<Opened>> = Default::default();
     let (warehouse, database, schema) = (
         project.target.warehouse.clone(),
@@ -244,16 +244,18 @@ pub(crate) fn warehouse_runner(project: &project::Project) -> crate::jinja::obje
                 .worker_threads(1)
                 .enable_all()
                 .build()
-                .map_err(|e| format!("cannot start the query runtime: {e}"))?;
+                .map_err(|e| {
+                    Diagnostic::internal(format!("cannot start the query runtime: {e}"))
+                })?;
             let engine = runtime
                 .block_on(crate::engine::Engine::open(&warehouse, &database, &schema))
-                .map_err(|e| e.diagnostic().message.clone())?;
+                .map_err(|e| e.diagnostic().clone())?;
             Ok((runtime, engine))
         });
         let (runtime, engine) = opened.as_ref().map_err(Clone::clone)?;
         runtime
             .block_on(engine.query_result(sql))
-            .map_err(|e| e.diagnostic().message.clone())
+            .map_err(|e| e.diagnostic().clone())
     }))
 }
 

@@ -751,8 +751,11 @@ fn run_sql(state: &minijinja::State, sql: &str) -> Result<objects::QueryResult, 
     };
     (runner.0)(sql).map_err(|e| {
         diag_err(
-            Diagnostic::error(Code::E211, format!("a query run from Jinja failed: {e}"))
-                .note(format!("query: {}", sql.trim())),
+            Diagnostic::error(
+                Code::E211,
+                format!("a query run from Jinja failed: {}", e.message),
+            )
+            .note(format!("query: {}", sql.trim())),
         )
     })
 }

@@ -740,7 +740,8 @@ pub struct QueryResult {
 pub struct QueryRunner(pub Arc<QueryFn>);
 
 /// SQL in, rows (or the engine's message) out.
-pub type QueryFn = dyn Fn(&str) -> Result<QueryResult, String> + Send + Sync;
+pub type QueryFn =
+    dyn Fn(&str) -> Result<QueryResult, crate::diagnostics::Diagnostic> + Send + Sync;
 
 impl fmt::Debug for QueryRunner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,5 +1,6 @@
 //! Generic tests declared in YAML: names, ids and metadata exactly as dbt synthesizes them.
 
+use crate::diagnostics::{Code, Diagnostic};
 use serde_json::{Map, Value as Json};
 
 /// Config keys a test entry may give at its top level (dbt's legacy form).
@@ -32,7 +33,10 @@ pub struct TestEntry {
     pub description: Option<String>,
 }
 
-pub fn parse_entry(entry: &Json) -> Result<TestEntry, String> {
+/// One entry of a `data_tests:`/`tests:` list. A malformed entry is an `E103` diagnostic
+/// without a location: the caller knows where the entry is.
+pub fn parse_entry(entry: &Json) -> Result<TestEntry, Diagnostic> {
+    let bad = |m: &str| Diagnostic::error(Code::E103, format!("invalid test definition: {m}"));
     let (full_name, body) = match entry {
         Json::String(s) => (s.clone(), Map::new()),
         Json::Object(m) if m.contains_key("test_name") => {
@@ -40,21 +44,31 @@ pub fn parse_entry(entry: &Json) -> Result<TestEntry, String> {
             let name = m
                 .remove("test_name")
                 .and_then(|v| v.as_str().map(str::to_string))
-                .ok_or("test_name must be a string")?;
+                .ok_or_else(|| bad("test_name must be a string"))?;
             (name, m)
         }
         Json::Object(m) if m.len() == 1 => {
-            let (k, v) = m.iter().next().unwrap();
+            let Some((k, v)) = m.iter().next() else {
+                return Err(bad(
+                    "a test entry must have exactly one key: the test's name",
+                ));
+            };
             match v {
                 Json::Object(args) => (k.clone(), args.clone()),
                 Json::Null => (k.clone(), Map::new()),
-                _ => return Err(format!("the arguments of test '{k}' must be a mapping")),
+                _ => {
+                    return Err(bad(&format!(
+                        "the arguments of test '{k}' must be a mapping"
+                    )))
+                }
             }
         }
         Json::Object(_) => {
-            return Err("a test entry must have exactly one key: the test's name".into())
+            return Err(bad(
+                "a test entry must have exactly one key: the test's name",
+            ))
         }
-        _ => return Err("a test entry must be a name or a mapping".into()),
+        _ => return Err(bad("a test entry must be a name or a mapping")),
     };
     let (namespace, name) = match full_name.split_once('.') {
         Some((ns, n)) => (Some(ns.to_string()), n.to_string()),

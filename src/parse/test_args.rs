@@ -3,7 +3,6 @@
 
 #[allow(unused_imports)]
 use super::*;
-use crate::diagnostics::Code;
 #[derive(Clone)]
 pub(super) enum TestTarget {
     Node { name: String, rt: ResourceType },
@@ -17,19 +16,16 @@ pub(super) fn generic_test(
     column: Option<&str>,
     entry: &Json,
 ) -> Result<Node> {
-    let e = generic_tests::parse_entry(entry).map_err(|m| {
-        Diagnostic::error(Code::E103, format!("invalid test definition: {m}"))
-            .at(find_in(
-                &sd.file.display,
-                &sd.file.text,
-                &entry
-                    .as_object()
-                    .and_then(|o| o.keys().next().cloned())
-                    .unwrap_or_else(|| entry.to_string()),
-            ))
-            .help(
-                "write `- unique`, `- accepted_values: {values: [a, b]}`, or the `arguments:` form",
-            )
+    let e = generic_tests::parse_entry(entry).map_err(|d| {
+        d.at(find_in(
+            &sd.file.display,
+            &sd.file.text,
+            &entry
+                .as_object()
+                .and_then(|o| o.keys().next().cloned())
+                .unwrap_or_else(|| entry.to_string()),
+        ))
+        .help("write `- unique`, `- accepted_values: {values: [a, b]}`, or the `arguments:` form")
     })?;
     let mut args = e.args.clone();
     if let Some(c) = column {
