@@ -35,6 +35,15 @@ use datafusion::logical_expr::{
 /// Register everything on a session state (before the SessionContext is made from it).
 pub fn register_all(state: &mut SessionState) -> Result<()> {
     datafusion_functions_json::register_all(state)?;
+    // Decimal arithmetic typed as DuckDB types it; `1.5` is a decimal(2, 1) literal, as there.
+    for rule in super::duckdb_types::rules() {
+        state.add_analyzer_rule(rule);
+    }
+    state
+        .config_mut()
+        .options_mut()
+        .sql_parser
+        .parse_float_as_decimal = true;
 
     for f in datafusion_spark::all_default_scalar_functions() {
         let taken = std::iter::once(f.name())

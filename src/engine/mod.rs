@@ -22,6 +22,7 @@
 
 pub mod catalog;
 pub(crate) mod compat;
+mod duckdb_types;
 mod functions;
 mod seed;
 mod view_result;

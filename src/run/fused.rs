@@ -335,7 +335,7 @@ mod tests {
                 .create_table_as(
                     "main",
                     "t",
-                    "select * from (values (1, 'a', 10, 1.5), (1, 'b', 11, 1.5), (2, null, 12, null), \
+                    "select id, status, k, cast(\"F\" as double) as \"F\" from (values (1, 'a', 10, 1.5), (1, 'b', 11, 1.5), (2, null, 12, null), \
                      (null, 'c', 12, 2.0), (null, 'z', 13, 3.0), (3, 'a', 14, 4.0), (3, 'y', 14, 5.0), \
                      (3, 'a', null, 6.0)) as v(id, status, k, \"F\")",
                     &[],

@@ -260,7 +260,8 @@ async fn append_adds_rows_matched_by_name() {
     assert_eq!(n, 1);
     assert_eq!(
         q(&e, "select id, name, amount from main.events order by id").await,
-        ["1|ann|10.5", "2|bob|20.0", "3|cy|5.25", "7||9.0"]
+        // `10.5` and `5.25` are decimal literals (as in DuckDB): the column is decimal(4, 2).
+        ["1|ann|10.50", "2|bob|20.00", "3|cy|5.25", "7||9.00"]
     );
     assert_eq!(versions(&wh.path().join("main/events")), 2);
 }
@@ -291,7 +292,7 @@ async fn merge_updates_inserts_and_rejects_duplicate_keys() {
             "select id, name, amount from main.customers order by id"
         )
         .await,
-        ["1|ann|10.5", "2|bobby|21.0", "3|cy|5.25", "4|dee|4.0"]
+        ["1|ann|10.50", "2|bobby|21.00", "3|cy|5.25", "4|dee|4.00"]
     );
     let dir = wh.path().join("main/customers");
     assert_eq!(versions(&dir), 2);
@@ -310,7 +311,7 @@ async fn merge_updates_inserts_and_rejects_duplicate_keys() {
     .unwrap();
     assert_eq!(
         q(&e, "select name, amount from main.customers where id = 1").await,
-        ["ann|1.0"]
+        ["ann|1.00"]
     );
 
     let err = e
@@ -799,4 +800,58 @@ async fn small_view_results_are_kept_and_stay_views() {
         .unwrap();
     assert_eq!(q(&e, "select n from main.broken").await, ["5"]);
     assert_eq!(q(&e, "select id10 from main.kept").await, ["10"]);
+}
+
+/// Decimal arithmetic has DuckDB's result types (docs/compatibility.md, "Decimals"), and a
+/// table written from it keeps them.
+#[tokio::test]
+async fn decimal_arithmetic_is_typed_as_duckdb_types_it() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    let src = "(select cast(x as decimal(15,2)) as d, cast(x as decimal(9,2)) as n from (values (1), (2), (4)) t(x)) s";
+    let types = q(
+        &e,
+        &format!(
+            "select arrow_typeof(avg(d)), arrow_typeof(sum(d)), arrow_typeof(round(sum(d) / 3, 1)) \
+             from {src}"
+        ),
+    )
+    .await;
+    assert_eq!(types, ["Float64|Decimal128(38, 2)|Float64"]);
+    let types = q(
+        &e,
+        &format!(
+            "select arrow_typeof(d * 2), arrow_typeof(d + 1.5), arrow_typeof(n * n), \
+             arrow_typeof(d / 3), arrow_typeof(1.5) from {src} limit 1"
+        ),
+    )
+    .await;
+    assert_eq!(
+        types,
+        ["Decimal128(18, 2)|Decimal128(16, 2)|Decimal128(18, 4)|Float64|Decimal128(2, 1)"]
+    );
+    // Values: avg over doubles, exact decimal sums and products.
+    let values = q(
+        &e,
+        &format!("select avg(d), sum(d * 2), sum(n * n), max(d / 4) from {src}"),
+    )
+    .await;
+    assert_eq!(values, ["2.3333333333333335|14.00|21.0000|1.0"]);
+    // Materialized, the table has the planned types (a comparison against an avg still works).
+    e.create_table_as(
+        "main",
+        "dec",
+        &format!("select sum(d) as total, avg(d) as mean, sum(d * 1.5) as scaled from {src} having avg(d) > 2"),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        q(
+            &e,
+            "select arrow_typeof(total), arrow_typeof(mean), arrow_typeof(scaled), total, scaled from main.dec"
+        )
+        .await,
+        ["Decimal128(38, 2)|Float64|Decimal128(38, 3)|7.00|10.500"]
+    );
 }

@@ -1,0 +1,240 @@
+//! Decimal arithmetic typed as DuckDB types it, so that a model's columns have the types dbt-duckdb
+//! gives them (docs/compatibility.md, "Decimals").
+//!
+//! DataFusion and DuckDB agree on the values of decimal arithmetic but not on its types:
+//!
+//! | expression (`d` decimal(p, s)) | DataFusion | DuckDB (weir) |
+//! | --- | --- | --- |
+//! | `avg(d)` | decimal(p + 4, s + 4) | double |
+//! | `d / x`, `x / d` | decimal | double |
+//! | `sum(d)` | decimal(min(38, p + 10), s) | decimal(38, s) |
+//! | `d1 * d2` | decimal(p1 + p2 + 1, s1 + s2) | decimal(min(38, p1 + p2), s1 + s2) |
+//! | `d1 + d2`, `d1 - d2` | decimal(max(p1 - s1, p2 - s2) + max(s1, s2) + 1, max(s1, s2)) | the same |
+//!
+//! An integer operand counts as a decimal of its integer type's width (tinyint 3, smallint 5,
+//! integer 10, bigint 19, scale 0); an integer literal as the narrowest of those that holds
+//! it, as DuckDB types a literal. The rule runs after DataFusion's type coercion and is followed
+//! by a second coercion pass, so expressions around a retyped one (a comparison with
+//! `avg(d)`, a union) are coerced again.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    BinaryExpr, Cast, Expr, ExprSchemable, LogicalPlan, Operator, WindowFunctionDefinition,
+};
+use datafusion::optimizer::analyzer::AnalyzerRule;
+
+/// The analyzer rule (see the module documentation).
+#[derive(Debug, Default)]
+pub struct DuckDbDecimals;
+
+impl AnalyzerRule for DuckDbDecimals {
+    fn name(&self) -> &str {
+        "weir_duckdb_decimals"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        Ok(plan.transform_up_with_subqueries(analyze_node)?.data)
+    }
+}
+
+fn analyze_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let mut schema = merge_schema(&plan.inputs());
+    if let LogicalPlan::TableScan(ts) = &plan {
+        let source =
+            DFSchema::try_from_qualified_schema(ts.table_name.clone(), &ts.source.schema())?;
+        schema.merge(&source);
+    }
+    let names = NamePreserver::new(&plan);
+    let out = plan.map_expressions(|expr| {
+        let saved = names.save(&expr);
+        expr.transform_up(|e| rewrite(e, &schema))
+            .map(|t| t.update_data(|e| saved.restore(e)))
+    })?;
+    if out.transformed {
+        out.map_data(|p| p.recompute_schema())
+    } else {
+        Ok(out)
+    }
+}
+
+/// The decimal type DuckDB sees in `e`: its own, or the width of the integer it casts.
+fn decimal_view(e: &Expr, schema: &DFSchema) -> Option<(u8, i8)> {
+    // The casts type coercion puts around integers (to decimal(3|5|10|20, 0)); a cast the SQL
+    // wrote itself keeps its own type.
+    if let Expr::Cast(Cast { expr, data_type }) = e {
+        if matches!(data_type, DataType::Decimal128(3 | 5 | 10 | 20, 0)) {
+            if let Expr::Literal(v, _) = expr.as_ref() {
+                if let Some(w) = literal_width(v) {
+                    return Some((w, 0));
+                }
+            }
+            if let Ok(t) = expr.get_type(schema) {
+                if let Some(w) = integer_width(&t) {
+                    return Some((w, 0));
+                }
+            }
+        }
+    }
+    match e.get_type(schema).ok()? {
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => Some((p, s)),
+        _ => None,
+    }
+}
+
+fn integer_width(t: &DataType) -> Option<u8> {
+    Some(match t {
+        DataType::Int8 | DataType::UInt8 => 3,
+        DataType::Int16 | DataType::UInt16 => 5,
+        DataType::Int32 | DataType::UInt32 => 10,
+        DataType::Int64 => 19,
+        DataType::UInt64 => 20,
+        _ => return None,
+    })
+}
+
+fn literal_width(v: &ScalarValue) -> Option<u8> {
+    let n: i128 = match v {
+        ScalarValue::Int8(Some(n)) => (*n).into(),
+        ScalarValue::Int16(Some(n)) => (*n).into(),
+        ScalarValue::Int32(Some(n)) => (*n).into(),
+        ScalarValue::Int64(Some(n)) => (*n).into(),
+        ScalarValue::UInt8(Some(n)) => (*n).into(),
+        ScalarValue::UInt16(Some(n)) => (*n).into(),
+        ScalarValue::UInt32(Some(n)) => (*n).into(),
+        ScalarValue::UInt64(Some(n)) => (*n).into(),
+        _ => return None,
+    };
+    Some(if i8::try_from(n).is_ok() {
+        3
+    } else if i16::try_from(n).is_ok() {
+        5
+    } else if i32::try_from(n).is_ok() {
+        10
+    } else {
+        19
+    })
+}
+
+fn is_decimal(e: &Expr, schema: &DFSchema) -> bool {
+    matches!(
+        e.get_type(schema),
+        Ok(DataType::Decimal128(..) | DataType::Decimal256(..))
+    )
+}
+
+fn cast(e: Expr, t: DataType) -> Expr {
+    Expr::Cast(Cast::new(Box::new(e), t))
+}
+
+fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if op == Operator::Divide
+                && (is_decimal(&left, schema) || is_decimal(&right, schema)) =>
+        {
+            Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(cast(*left, DataType::Float64)),
+                op,
+                Box::new(cast(*right, DataType::Float64)),
+            ))))
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if matches!(op, Operator::Multiply | Operator::Plus | Operator::Minus) =>
+        {
+            let (Some((p1, s1)), Some((p2, s2))) =
+                (decimal_view(&left, schema), decimal_view(&right, schema))
+            else {
+                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                })));
+            };
+            if !is_decimal(&left, schema) && !is_decimal(&right, schema) {
+                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op,
+                    right,
+                })));
+            }
+            let (p, s) = if op == Operator::Multiply {
+                (u16::from(p1) + u16::from(p2), i16::from(s1) + i16::from(s2))
+            } else {
+                let s = s1.max(s2);
+                let int_digits = (i16::from(p1) - i16::from(s1)).max(i16::from(p2) - i16::from(s2));
+                ((int_digits + i16::from(s) + 1).max(1) as u16, i16::from(s))
+            };
+            let (p, s) = (p.min(38) as u8, s.clamp(0, 38) as i8);
+            let expr = Expr::BinaryExpr(BinaryExpr { left, op, right });
+            match expr.get_type(schema)? {
+                DataType::Decimal128(dp, ds) if (dp, ds) != (p, s) && s <= p as i8 => {
+                    Ok(Transformed::yes(cast(expr, DataType::Decimal128(p, s))))
+                }
+                _ => Ok(Transformed::no(expr)),
+            }
+        }
+        Expr::AggregateFunction(mut agg) if agg.params.args.len() == 1 => {
+            let name = agg.func.name().to_ascii_lowercase();
+            let arg_type = agg.params.args[0].get_type(schema)?;
+            let Some(new_type) = aggregate_input(&name, &arg_type) else {
+                return Ok(Transformed::no(Expr::AggregateFunction(agg)));
+            };
+            let arg = agg.params.args.remove(0);
+            agg.params.args.push(cast(arg, new_type));
+            Ok(Transformed::yes(Expr::AggregateFunction(
+                AggregateFunction {
+                    func: agg.func,
+                    params: agg.params,
+                },
+            )))
+        }
+        Expr::WindowFunction(mut w) if w.params.args.len() == 1 => {
+            let WindowFunctionDefinition::AggregateUDF(f) = &w.fun else {
+                return Ok(Transformed::no(Expr::WindowFunction(w)));
+            };
+            let name = f.name().to_ascii_lowercase();
+            let arg_type = w.params.args[0].get_type(schema)?;
+            let Some(new_type) = aggregate_input(&name, &arg_type) else {
+                return Ok(Transformed::no(Expr::WindowFunction(w)));
+            };
+            let arg = w.params.args.remove(0);
+            w.params.args.push(cast(arg, new_type));
+            Ok(Transformed::yes(Expr::WindowFunction(Box::new(
+                WindowFunction {
+                    fun: w.fun.clone(),
+                    params: w.params.clone(),
+                },
+            ))))
+        }
+        other => Ok(Transformed::no(other)),
+    }
+}
+
+/// The type an aggregate's decimal input is cast to: `avg` over doubles, `sum` over
+/// decimal(38, s).
+fn aggregate_input(name: &str, t: &DataType) -> Option<DataType> {
+    let (DataType::Decimal128(p, s) | DataType::Decimal256(p, s)) = t else {
+        return None;
+    };
+    match name {
+        "avg" | "mean" => Some(DataType::Float64),
+        "sum" if *p < 38 => Some(DataType::Decimal128(38, *s)),
+        _ => None,
+    }
+}
+
+/// The rule, and type coercion once more after it.
+pub fn rules() -> [Arc<dyn AnalyzerRule + Send + Sync>; 2] {
+    [
+        Arc::new(DuckDbDecimals),
+        Arc::new(datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new()),
+    ]
+}
