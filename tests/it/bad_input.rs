@@ -9,7 +9,8 @@
 //!   "internal error", or more than [`TIMEOUT`]);
 //! - fails (exit code not 0) unless the case says `expect_exit: 0`;
 //! - prints exactly the golden stderr in `snapshots/bad_input__<group>__<case>.snap`;
-//! - names `file:line:col` (a ` --> ` line) when the message is about a file of the project;
+//! - names `file:line:col` (a ` --> ` line) when the message is about a file of the project,
+//!   and quotes that very line of that file under it (not a line of a rewritten template);
 //! - leaves the warehouse as it was (file names, sizes, and the `_delta_log` contents);
 //! - never prints a `DBT_ENV_SECRET_*` value, nor writes it under `target/` or `logs/`.
 //!
@@ -96,7 +97,7 @@ const KNOWN_GAPS: &[(&str, Gap, &str)] = &[
     ("secrets/in_log", Gap::AcceptedSilently, "env_var('DBT_ENV_SECRET_TOKEN') in a model is allowed; dbt: secrets only in profiles.yml/packages.yml"),
     ("secrets/in_log", Gap::LeakedSecret, "`log(env_var('DBT_ENV_SECRET_TOKEN'), info=True)` prints the secret on stderr"),
     ("secrets/in_model", Gap::AcceptedSilently, "env_var('DBT_ENV_SECRET_TOKEN') in a model compiles; dbt refuses secrets outside profiles.yml/packages.yml"),
-    ("secrets/in_model", Gap::LeakedSecret, "the secret is written into target/compiled/corpus/models/bad.sql (and the manifest)"),
+    ("secrets/in_model", Gap::LeakedSecret, "the secret is written into target/compiled/corpus/models/bad.sql, target/manifest.json and target/weir_cache.json"),
     ("secrets/in_profile_target", Gap::LeakedSecret, "E111 prints the secret as the target name: target 'hunter2-s3cr3t'"),
     ("secrets/in_profile_target", Gap::NoLocation, "E111 without a location in profiles.yml"),
     ("secrets/in_profile_threads", Gap::LeakedSecret, "E113 prints the rendered value: `threads: \"hunter2-s3cr3t\"`"),
