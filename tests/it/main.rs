@@ -1,6 +1,7 @@
 //! The one integration-test binary: every end-to-end test runs the real `weir` binary on a copy
 //! of a real project (delta-rs' habit: one `tests/it/main.rs` made of `mod` lines).
 
+mod bad_input;
 mod build;
 mod common;
 mod compile;
