@@ -131,10 +131,17 @@ const RETURN_MARKER: &str = "__weir_return__";
 
 /// dbt's `return(value)`: ends the current macro with a value instead of its rendered text.
 /// The value waits in the macro call's own context, where the call that ends takes it.
-pub fn return_fn(state: &State, value: Option<Value>) -> Result<Value, Error> {
+pub fn return_fn(state: &State, args: &[Value]) -> Result<Value, Error> {
+    // Python's `return(x)` takes exactly one argument, as dbt's does.
+    let [value] = args else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("return() takes exactly one argument ({} given)", args.len()),
+        ));
+    };
     let ctx = current_ctx(state)?;
     if let Ok(mut slot) = ctx.returned.lock() {
-        *slot = Some(value.unwrap_or(Value::from(())));
+        *slot = Some(value.clone());
     }
     Err(Error::new(ErrorKind::InvalidOperation, RETURN_MARKER))
 }

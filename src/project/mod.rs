@@ -168,7 +168,7 @@ pub fn parse_vars(text: &str) -> Result<Map<String, Json>> {
     })?;
     match serde_json::to_value(v) {
         Ok(Json::Object(m)) => Ok(m),
-        Ok(Json::Null) => Ok(Map::new()),
+        // As dbt: `--vars ''` is not a mapping either.
         _ => Err(
             Diagnostic::error(Code::E104, "--vars must be a mapping of names to values")
                 .help("example: --vars '{start_date: 2024-01-01}'")
