@@ -45,24 +45,24 @@ fn main() {
     );
     for (code, meaning) in &codes {
         let doc = meaning.replace('\\', "\\\\").replace('"', "\\\"");
-        writeln!(out, "    #[doc = \"{doc}\"]\n    {code},").unwrap();
+        writeln!(out, "    #[doc = \"{doc}\"]\n    {code},").expect("writing to a String");
     }
     out.push_str(
         "}\n\nimpl Code {\n    /// Every code, in order.\n    pub const ALL: &'static [Code] = &[",
     );
     for (code, _) in &codes {
-        write!(out, "Code::{code}, ").unwrap();
+        write!(out, "Code::{code}, ").expect("writing to a String");
     }
     out.push_str("];\n\n    /// The code as printed: `E501`.\n    pub const fn as_str(self) -> &'static str {\n        match self {\n");
     for (code, _) in &codes {
-        writeln!(out, "            Code::{code} => \"{code}\",").unwrap();
+        writeln!(out, "            Code::{code} => \"{code}\",").expect("writing to a String");
     }
     out.push_str("        }\n    }\n\n    /// The meaning docs/errors.md gives the code.\n    pub const fn meaning(self) -> &'static str {\n        match self {\n");
     for (code, meaning) in &codes {
         let m = meaning.replace('\\', "\\\\").replace('"', "\\\"");
-        writeln!(out, "            Code::{code} => \"{m}\",").unwrap();
+        writeln!(out, "            Code::{code} => \"{m}\",").expect("writing to a String");
     }
     out.push_str("        }\n    }\n}\n");
-    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("codes.rs");
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("codes.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
 }

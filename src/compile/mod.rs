@@ -419,7 +419,7 @@ fn input_call_re() -> &'static regex::Regex {
     static CALL: OnceLock<regex::Regex> = OnceLock::new();
     CALL.get_or_init(|| {
         regex::Regex::new(r#"^(ref|source)\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)$"#)
-            .unwrap()
+            .expect("a valid regex")
     })
 }
 

@@ -46,7 +46,10 @@ impl Dag {
             }
             // Walk the cycle in edge order, starting from the smallest id.
             let members: std::collections::HashSet<NodeIndex> = scc.iter().copied().collect();
-            let start = *scc.iter().min_by_key(|i| &self.graph[**i]).unwrap();
+            let start = *scc
+                .iter()
+                .min_by_key(|i| &self.graph[**i])
+                .expect("a cycle has members");
             let mut order = vec![start];
             let mut cur = start;
             loop {
@@ -55,7 +58,7 @@ impl Dag {
                     .neighbors(cur)
                     .filter(|n| members.contains(n))
                     .min_by_key(|n| &self.graph[*n])
-                    .unwrap();
+                    .expect("every member of a cycle has a successor in it");
                 if next == start || order.contains(&next) {
                     break;
                 }
@@ -96,8 +99,9 @@ impl Dag {
         let mut indegree: HashMap<NodeIndex, usize> =
             self.graph.node_indices().map(|i| (i, 0)).collect();
         for e in self.graph.edge_indices() {
-            let (_, b) = self.graph.edge_endpoints(e).unwrap();
-            *indegree.get_mut(&b).unwrap() += 1;
+            if let Some((_, b)) = self.graph.edge_endpoints(e) {
+                *indegree.entry(b).or_default() += 1;
+            }
         }
         let mut ready: std::collections::BTreeSet<(String, NodeIndex)> = indegree
             .iter()
@@ -109,8 +113,8 @@ impl Dag {
             ready.remove(&first);
             out.push(first.0.clone());
             for child in self.graph.neighbors(first.1) {
-                let d = indegree.get_mut(&child).unwrap();
-                *d -= 1;
+                let d = indegree.entry(child).or_default();
+                *d = d.saturating_sub(1);
                 if *d == 0 {
                     ready.insert((self.graph[child].clone(), child));
                 }

@@ -375,7 +375,7 @@ impl Jinja {
     }
 
     pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut self.warnings.lock().unwrap())
+        std::mem::take(&mut self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
@@ -641,7 +641,7 @@ fn add_functions(env: &mut Environment<'static>) {
                 ctx.shared
                     .env_vars_read
                     .lock()
-                    .unwrap()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(name.clone(), value.clone());
             }
             crate::project::env_var(&name, default.as_deref())

@@ -103,7 +103,7 @@ pub fn macro_file(text: &str) -> Rewritten {
     let mut macros = Vec::new();
     let ends: Vec<_> = end.captures_iter(text).collect();
     for cap in open.captures_iter(text) {
-        let whole = cap.get(0).unwrap();
+        let whole = cap.get(0).expect("group 0 is the whole match");
         let dash = &cap[1];
         let kind = &cap[2];
         let name = &cap[3];
@@ -134,8 +134,8 @@ pub fn macro_file(text: &str) -> Rewritten {
         ));
         let block_end = ends
             .iter()
-            .find(|e| e.get(0).unwrap().start() > whole.start())
-            .map_or(text.len(), |e| e.get(0).unwrap().end());
+            .find(|e| e.get(0).expect("group 0 is the whole match").start() > whole.start())
+            .map_or(text.len(), |e| e.get(0).expect("group 0 is the whole match").end());
         macros.push(FoundMacro {
             name: dbt_name,
             internal,
@@ -144,7 +144,7 @@ pub fn macro_file(text: &str) -> Rewritten {
         });
     }
     for cap in &ends {
-        let whole = cap.get(0).unwrap();
+        let whole = cap.get(0).expect("group 0 is the whole match");
         if &cap[2] != "macro" {
             repl.push((
                 whole.start(),
@@ -206,7 +206,7 @@ fn mutable_literals(text: &str) -> Vec<(usize, usize, String)> {
     }
     let mut repl = Vec::new();
     for cap in set.captures_iter(text) {
-        let open = cap.get(1).unwrap();
+        let open = cap.get(1).expect("the pattern has this group");
         let Some(close) = matching_bracket(text, open.start()) else {
             continue;
         };

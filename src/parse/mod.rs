@@ -113,7 +113,7 @@ pub fn timing(label: &str, since: &mut std::time::Instant) {
             let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
             secs(u.ru_utime) + secs(u.ru_stime)
         };
-        let cpu = cpu_now - std::mem::replace(&mut *CPU.lock().unwrap(), cpu_now);
+        let cpu = cpu_now - std::mem::replace(&mut *CPU.lock().unwrap_or_else(std::sync::PoisonError::into_inner), cpu_now);
         eprintln!(
             "[timing] {label}: {:.1} ms, cpu {:.1} ms (rss {} MiB, peak {} MiB)",
             since.elapsed().as_secs_f64() * 1000.0,
@@ -405,14 +405,14 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 let sql = jinja.render(&n.display_path, &n.raw_code, scope, &n.package_name).map_err(|d| with_node(d, n))?;
                 let probe = rec.probe.as_ref().expect("a probing recorder");
                 if !probe.opaque.load(std::sync::atomic::Ordering::Relaxed) {
-                    let handed = std::mem::take(&mut *probe.handed.lock().unwrap());
+                    let handed = std::mem::take(&mut *probe.handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
                     render = Some(ParseRender { sql, handed });
                 }
             } else {
                 drop(scope);
             }
             let mut n = Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone());
-            let recorded = std::mem::take(&mut *rec.config.lock().unwrap());
+            let recorded = std::mem::take(&mut *rec.config.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             let mut w = Vec::new();
             for key in recorded.keys() {
                 if !cfg::KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("__") {
@@ -427,9 +427,9 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                 }
             }
             cfg::merge(&mut n.config, &recorded);
-            n.refs = std::mem::take(&mut *rec.refs.lock().unwrap());
-            n.sources = std::mem::take(&mut *rec.sources.lock().unwrap());
-            n.depends_on_macros = rec.macros.lock().unwrap().iter().cloned().collect();
+            n.refs = std::mem::take(&mut *rec.refs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            n.sources = std::mem::take(&mut *rec.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            n.depends_on_macros = rec.macros.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect();
             Ok((n, w, render))
         })
         .collect();
@@ -548,8 +548,8 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                     rec
                 }
             };
-            n.refs = std::mem::take(&mut *rec.refs.lock().unwrap());
-            n.sources = std::mem::take(&mut *rec.sources.lock().unwrap());
+            n.refs = std::mem::take(&mut *rec.refs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            n.sources = std::mem::take(&mut *rec.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             Ok(())
         })
         .collect();
@@ -676,8 +676,8 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                     d.note(format!("in exposure '{}' ({})", e.name, sd.file.display))
                 })?;
             }
-            let refs = std::mem::take(&mut *rec.refs.lock().unwrap());
-            let sources = std::mem::take(&mut *rec.sources.lock().unwrap());
+            let refs = std::mem::take(&mut *rec.refs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let sources = std::mem::take(&mut *rec.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             let mut deps: Vec<String> = refs
                 .iter()
                 .filter_map(|r| lookup.resolve(&sd.package, r))
@@ -813,7 +813,7 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                     .at(find_in(
                         "dbt_project.yml",
                         &project.file_text,
-                        &format!("{}:", path.last().unwrap()),
+                        &format!("{}:", path.last().map_or("", String::as_str)),
                     ))
                     .help("check the folder and project names in this config path"),
                 );

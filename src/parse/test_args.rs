@@ -153,7 +153,7 @@ pub fn eval_test_kwarg(
 ) -> std::result::Result<Value, Diagnostic> {
     static FUNC: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let func = FUNC.get_or_init(|| {
-        regex::Regex::new(r"^\s*(env_var|ref|var|source|doc)\s*\(.+\)\s*$").unwrap()
+        regex::Regex::new(r"^\s*(env_var|ref|var|source|doc)\s*\(.+\)\s*$").expect("a valid regex")
     });
     match value {
         Json::String(s) if key != "column_name" => {
@@ -341,7 +341,7 @@ pub(super) fn fast_relation_kwarg(
             Err(d) => return Some(Err(d)),
         };
         if let Some(rec) = &f.recorder {
-            rec.refs.lock().unwrap().push(call);
+            rec.refs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(call);
         }
         rel
     } else {
@@ -355,7 +355,7 @@ pub(super) fn fast_relation_kwarg(
             Err(d) => return Some(Err(d)),
         };
         if let Some(rec) = &f.recorder {
-            rec.sources.lock().unwrap().push((a, table));
+            rec.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((a, table));
         }
         rel
     };

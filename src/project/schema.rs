@@ -214,7 +214,7 @@ fn shape_error(
     static STARTED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let started = STARTED.get_or_init(|| {
         regex::Regex::new(r"while (scanning|parsing) ([a-z ]+?) at line (\d+) column (\d+)")
-            .unwrap()
+            .expect("a valid regex")
     });
     let position = match started.captures(&full) {
         Some(c) => {
@@ -260,8 +260,8 @@ pub fn docs_blocks(display: &str, text: &Arc<str>) -> Result<Vec<DocsBlock>> {
     let open = regex_lite_docs_open();
     let mut rest_start = 0;
     while let Some(m) = open.captures(&text[rest_start..]) {
-        let whole = m.get(0).unwrap();
-        let name = m.get(1).unwrap().as_str().to_string();
+        let whole = m.get(0).expect("group 0 is the whole match");
+        let name = m.get(1).expect("the pattern has this group").as_str().to_string();
         let body_start = rest_start + whole.end();
         let close = docs_close();
         let Some(c) = close.find(&text[body_start..]) else {
@@ -290,13 +290,13 @@ pub fn docs_blocks(display: &str, text: &Arc<str>) -> Result<Vec<DocsBlock>> {
 fn regex_lite_docs_open() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
-        regex::Regex::new(r"\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}").unwrap()
+        regex::Regex::new(r"\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}").expect("a valid regex")
     })
 }
 
 fn docs_close() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| regex::Regex::new(r"\{%-?\s*enddocs\s*-?%\}").unwrap())
+    RE.get_or_init(|| regex::Regex::new(r"\{%-?\s*enddocs\s*-?%\}").expect("a valid regex"))
 }
 
 #[cfg(test)]

@@ -28,16 +28,14 @@ pub(super) async fn microbatch(
     let truncate = |t: NaiveDateTime| -> NaiveDateTime {
         let d = t.date();
         match size {
-            "hour" => d.and_hms_opt(t.hour(), 0, 0).unwrap(),
-            "day" => d.and_hms_opt(0, 0, 0).unwrap(),
+            "hour" => d.and_hms_opt(t.hour(), 0, 0).expect("a valid time of day"),
+            "day" => d.and_hms_opt(0, 0, 0).expect("a valid time of day"),
             "month" => NaiveDate::from_ymd_opt(d.year(), d.month(), 1)
-                .unwrap()
-                .and_hms_opt(0, 0, 0)
-                .unwrap(),
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .expect("the first day of a month of a valid date is valid"),
             _ => NaiveDate::from_ymd_opt(d.year(), 1, 1)
-                .unwrap()
-                .and_hms_opt(0, 0, 0)
-                .unwrap(),
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .expect("the first day of a month of a valid date is valid"),
         }
     };
     let step = |t: NaiveDateTime, k: i64| -> NaiveDateTime {
@@ -47,14 +45,12 @@ pub(super) async fn microbatch(
             "month" => {
                 let months = t.year() as i64 * 12 + t.month0() as i64 + k;
                 NaiveDate::from_ymd_opt((months / 12) as i32, (months % 12) as u32 + 1, 1)
-                    .unwrap()
-                    .and_hms_opt(0, 0, 0)
-                    .unwrap()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .expect("batches stay within chrono's range of years")
             }
             _ => NaiveDate::from_ymd_opt(t.year() + k as i32, 1, 1)
-                .unwrap()
-                .and_hms_opt(0, 0, 0)
-                .unwrap(),
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .expect("the first day of a month of a valid date is valid"),
         }
     };
     if !matches!(size, "hour" | "day" | "month" | "year") {
@@ -77,7 +73,7 @@ pub(super) async fn microbatch(
             .or_else(|_| {
                 begin
                     .parse::<NaiveDate>()
-                    .map(|d| d.and_hms_opt(0, 0, 0).unwrap())
+                    .map(|d| d.and_hms_opt(0, 0, 0).expect("a valid time of day"))
             })
             .map_err(|_| err(format!("begin '{begin}' is not a date or timestamp")))?;
         truncate(parsed)
