@@ -63,6 +63,7 @@ fn main() {
         writeln!(out, "            Code::{code} => \"{m}\",").expect("writing to a String");
     }
     out.push_str("        }\n    }\n}\n");
-    let dest = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("codes.rs");
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("codes.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
 }

@@ -217,7 +217,10 @@ impl Object for MacroFn {
         }
         let ctx = current_ctx(state)?;
         if let Some(rec) = &ctx.scope.recorder {
-            let mut macros = rec.macros.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut macros = rec
+                .macros
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !macros.contains(&def.unique_id) {
                 macros.insert(def.unique_id.clone());
             }
@@ -405,7 +408,10 @@ pub enum Handed {
 
 impl Probe {
     fn hand(&self, h: Handed) {
-        let mut handed = self.handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut handed = self
+            .handed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !handed.contains(&h) {
             handed.push(h);
         }
@@ -650,7 +656,10 @@ impl Object for RefFn {
             .map_err(diag_err)?;
         if let Some(rec) = &self.recorder {
             rec.hand(Handed::Ref(call.clone(), rel.clone()));
-            rec.refs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(call);
+            rec.refs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(call);
         }
         Ok(Value::from_object(rel))
     }
@@ -682,7 +691,10 @@ impl Object for SourceFn {
             .map_err(diag_err)?;
         if let Some(rec) = &self.recorder {
             rec.hand(Handed::Source(source.clone(), table.clone(), rel.clone()));
-            rec.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((source, table));
+            rec.sources
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((source, table));
         }
         Ok(Value::from_object(rel))
     }
@@ -707,7 +719,13 @@ impl ConfigObj {
         let found = self
             .recorder
             .as_ref()
-            .and_then(|rec| rec.config.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned())
+            .and_then(|rec| {
+                rec.config
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(key)
+                    .cloned()
+            })
             .or_else(|| self.base.get(key).cloned());
         if let Some(rec) = self.recorder.as_ref().filter(|r| r.probe.is_some()) {
             rec.hand(Handed::Config(key.to_string(), found.clone()));
@@ -733,7 +751,13 @@ impl Object for ConfigObj {
                     serde_json::to_value(&v).unwrap_or(Json::Null),
                 );
             }
-            crate::project::config::merge(&mut rec.config.lock().unwrap_or_else(std::sync::PoisonError::into_inner), &set);
+            crate::project::config::merge(
+                &mut rec
+                    .config
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                &set,
+            );
         }
         Ok(Value::from(""))
     }
@@ -1036,7 +1060,10 @@ impl Object for Exceptions {
         let msg = args.first().map(|v| v.to_string()).unwrap_or_default();
         match method {
             "warn" => {
-                self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(msg);
+                self.warnings
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(msg);
                 Ok(Value::from(""))
             }
             "raise_compiler_error"

@@ -155,11 +155,34 @@ impl Jinja {
                     arguments: macro_arguments(&text[m.start..m.end]),
                     broken,
                 };
-                registry
+                let previous = registry
                     .by_package
                     .entry(package.clone())
                     .or_default()
                     .insert(m.name.clone(), Arc::new(def));
+                // dbt refuses two macros of one name in one package (weir's built-in macros
+                // are a package of their own, which a project may override).
+                if let Some(prev) = previous {
+                    return Err(Diagnostic::error(
+                        Code::E106,
+                        format!(
+                            "two macros in package '{package}' are named '{}': in {} and {}",
+                            m.name, prev.original_file_path, original_file_path
+                        ),
+                    )
+                    .at({
+                        let at = m.start + text[m.start..].find(m.name.as_str()).unwrap_or(0);
+                        crate::diagnostics::Location::new(
+                            display.clone(),
+                            text.clone(),
+                            at,
+                            at + m.name.len(),
+                        )
+                    })
+                    .note(format!("also defined in {}", prev.original_file_path))
+                    .help("rename or remove one of them")
+                    .into());
+                }
                 sources.insert(
                     template,
                     TemplateSource {
@@ -375,7 +398,12 @@ impl Jinja {
     }
 
     pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        std::mem::take(
+            &mut self
+                .warnings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }
 
@@ -593,7 +621,11 @@ fn add_functions(env: &mut Environment<'static>) {
         "log",
         |msg: Value, kwargs: minijinja::value::Kwargs| -> Result<String, minijinja::Error> {
             if kwargs.get::<Option<bool>>("info")?.unwrap_or(false) {
-                eprintln!("{msg}");
+                // The project's own output (dbt prints it in its log), scrubbed of secrets.
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("{}", crate::diagnostics::scrub(&msg.to_string()));
+                }
             }
             Ok(String::new())
         },

@@ -255,7 +255,10 @@ impl Object for MutableList {
         ObjectRepr::Seq
     }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let items = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let items = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let idx = key.as_i64()?;
         let idx = if idx < 0 {
             items.len() as i64 + idx
@@ -265,7 +268,12 @@ impl Object for MutableList {
         items.get(usize::try_from(idx).ok()?).cloned()
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+        Enumerator::Values(
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
     }
     fn call_method(
         self: &Arc<Self>,
@@ -273,7 +281,10 @@ impl Object for MutableList {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let mut items = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut items = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match (method, args) {
             ("append", [v]) => items.push(v.clone()),
             ("extend", [v]) => items.extend(v.try_iter()?),
@@ -331,10 +342,21 @@ impl Object for MutableDict {
         ObjectRepr::Map
     }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect())
+        Enumerator::Values(
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .keys()
+                .cloned()
+                .collect(),
+        )
     }
     fn call_method(
         self: &Arc<Self>,
@@ -342,7 +364,10 @@ impl Object for MutableDict {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match (method, args) {
             ("update", [other]) => {
                 for k in other.try_iter()? {
@@ -638,7 +663,9 @@ impl Object for ReModule {
                 let t = text();
                 Ok(re
                     .captures(&t)
-                    .filter(|c| c.get(0).expect("group 0 is the whole match").as_str().len() == t.len())
+                    .filter(|c| {
+                        c.get(0).expect("group 0 is the whole match").as_str().len() == t.len()
+                    })
                     .map(groups)
                     .unwrap_or(Value::from(())))
             }

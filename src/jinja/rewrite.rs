@@ -135,7 +135,9 @@ pub fn macro_file(text: &str) -> Rewritten {
         let block_end = ends
             .iter()
             .find(|e| e.get(0).expect("group 0 is the whole match").start() > whole.start())
-            .map_or(text.len(), |e| e.get(0).expect("group 0 is the whole match").end());
+            .map_or(text.len(), |e| {
+                e.get(0).expect("group 0 is the whole match").end()
+            });
         macros.push(FoundMacro {
             name: dbt_name,
             internal,

@@ -113,7 +113,13 @@ pub fn timing(label: &str, since: &mut std::time::Instant) {
             let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
             secs(u.ru_utime) + secs(u.ru_stime)
         };
-        let cpu = cpu_now - std::mem::replace(&mut *CPU.lock().unwrap_or_else(std::sync::PoisonError::into_inner), cpu_now);
+        let cpu = cpu_now
+            - std::mem::replace(
+                &mut *CPU
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                cpu_now,
+            );
         eprintln!(
             "[timing] {label}: {:.1} ms, cpu {:.1} ms (rss {} MiB, peak {} MiB)",
             since.elapsed().as_secs_f64() * 1000.0,
@@ -548,8 +554,18 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                     rec
                 }
             };
-            n.refs = std::mem::take(&mut *rec.refs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-            n.sources = std::mem::take(&mut *rec.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            n.refs = std::mem::take(
+                &mut *rec
+                    .refs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            n.sources = std::mem::take(
+                &mut *rec
+                    .sources
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
             Ok(())
         })
         .collect();
@@ -676,8 +692,18 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                     d.note(format!("in exposure '{}' ({})", e.name, sd.file.display))
                 })?;
             }
-            let refs = std::mem::take(&mut *rec.refs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-            let sources = std::mem::take(&mut *rec.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let refs = std::mem::take(
+                &mut *rec
+                    .refs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            let sources = std::mem::take(
+                &mut *rec
+                    .sources
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
             let mut deps: Vec<String> = refs
                 .iter()
                 .filter_map(|r| lookup.resolve(&sd.package, r))

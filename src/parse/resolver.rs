@@ -54,13 +54,18 @@ pub(super) fn predict_config(
         return Some(cfg::Config::default());
     }
     let call = CALL.get_or_init(|| regex::Regex::new(r"\bconfig\s*\(").expect("a valid regex"));
-    let block = BLOCK
-        .get_or_init(|| regex::Regex::new(r"\{\{-?\s*(config\s*\((?s:.*?)\))\s*-?\}\}").expect("a valid regex"));
+    let block = BLOCK.get_or_init(|| {
+        regex::Regex::new(r"\{\{-?\s*(config\s*\((?s:.*?)\))\s*-?\}\}").expect("a valid regex")
+    });
     let mut blocks = 0;
     let mut recorded = cfg::Config::default();
     for cap in block.captures_iter(text) {
         // Most projects repeat a few config() calls; each distinct one is evaluated once.
-        let known = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&cap[1]).cloned();
+        let known = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&cap[1])
+            .cloned();
         let set = match known {
             Some(set) => set,
             None => {
@@ -84,10 +89,17 @@ pub(super) fn predict_config(
                     });
                     expr.eval(jinja.ctx(scope, &n.package_name)).ok()?;
                     // (A binding: the lock guard must not outlive `rec`.)
-                    let set = std::mem::take(&mut *rec.config.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                    let set = std::mem::take(
+                        &mut *rec
+                            .config
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    );
                     Some(set)
                 })();
-                seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(cap[1].to_string(), set.clone());
+                seen.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(cap[1].to_string(), set.clone());
                 set
             }
         };

@@ -341,7 +341,10 @@ pub(super) fn fast_relation_kwarg(
             Err(d) => return Some(Err(d)),
         };
         if let Some(rec) = &f.recorder {
-            rec.refs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(call);
+            rec.refs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(call);
         }
         rel
     } else {
@@ -355,7 +358,10 @@ pub(super) fn fast_relation_kwarg(
             Err(d) => return Some(Err(d)),
         };
         if let Some(rec) = &f.recorder {
-            rec.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((a, table));
+            rec.sources
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((a, table));
         }
         rel
     };

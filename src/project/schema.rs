@@ -261,7 +261,11 @@ pub fn docs_blocks(display: &str, text: &Arc<str>) -> Result<Vec<DocsBlock>> {
     let mut rest_start = 0;
     while let Some(m) = open.captures(&text[rest_start..]) {
         let whole = m.get(0).expect("group 0 is the whole match");
-        let name = m.get(1).expect("the pattern has this group").as_str().to_string();
+        let name = m
+            .get(1)
+            .expect("the pattern has this group")
+            .as_str()
+            .to_string();
         let body_start = rest_start + whole.end();
         let close = docs_close();
         let Some(c) = close.find(&text[body_start..]) else {
@@ -290,7 +294,8 @@ pub fn docs_blocks(display: &str, text: &Arc<str>) -> Result<Vec<DocsBlock>> {
 fn regex_lite_docs_open() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
-        regex::Regex::new(r"\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}").expect("a valid regex")
+        regex::Regex::new(r"\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}")
+            .expect("a valid regex")
     })
 }
 

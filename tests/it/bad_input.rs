@@ -76,7 +76,6 @@ const KNOWN_GAPS: &[(&str, Gap, &str)] = &[
     ("graph/relationships_to_missing", Gap::NoLocation, "E301 for `to: ref('no_such_model')` names models/schema.yml but not its line"),
     ("graph/test_on_missing_model", Gap::NoLocation, "E301 for tests under a YAML entry of a missing model, no line (and dbt only warns here)"),
     ("jinja/config_positional_string", Gap::AcceptedSilently, "`{{ config('table') }}` is ignored; dbt fails (config takes a dict or keywords)"),
-    ("jinja/macro_defined_twice", Gap::AcceptedSilently, "two macros named to_cents in one project compile; dbt: 'found two macros named'"),
     ("jinja/syntax_error_in_schema_test_arg", Gap::NoLocation, "E201 in a test argument says 'in <expression>:1' instead of models/schema.yml:line:col"),
     ("profiles/empty_file", Gap::NoLocation, "E110 for an empty profiles.yml, no location"),
     ("profiles/env_var_unset", Gap::NoLocation, "E204 from env_var() in profiles.yml names neither profiles.yml nor a line"),
