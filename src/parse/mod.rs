@@ -846,6 +846,46 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             }
         }
     }
+    // Two nodes writing one relation would overwrite each other: dbt refuses it.
+    let mut by_relation: HashMap<(String, String, String), &Node> = HashMap::new();
+    for n in manifest.nodes.values() {
+        let n: &Node = n;
+        if !matches!(
+            n.resource_type,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+        ) || n.materialized() == "ephemeral"
+        {
+            continue;
+        }
+        let key = (
+            n.database.to_lowercase(),
+            n.schema.to_lowercase(),
+            n.alias.to_lowercase(),
+        );
+        if let Some(prev) = by_relation.insert(key, n) {
+            // Point at the one that set an alias, which is most likely the one to change.
+            let has_alias = |x: &Node| x.config.get("alias").is_some_and(|v| !v.is_null());
+            let (prev, n) = if has_alias(prev) && !has_alias(n) {
+                (n, prev)
+            } else {
+                (prev, n)
+            };
+            return Err(Diagnostic::error(
+                Code::E106,
+                format!(
+                    "'{}' ({}) and '{}' ({}) are both the relation {}.{}",
+                    prev.name, prev.display_path, n.name, n.display_path, n.schema, n.alias
+                ),
+            )
+            .at({
+                let at = n.raw_code.find("alias").unwrap_or(0);
+                Location::new(n.display_path.clone(), n.raw_code.clone(), at, at + 5)
+            })
+            .note(format!("also {}", prev.display_path))
+            .help("give one of them another `alias` (or `schema`)")
+            .into());
+        }
+    }
     warnings.extend(
         jinja
             .take_warnings()

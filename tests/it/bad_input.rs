@@ -72,7 +72,6 @@ const KNOWN_GAPS: &[(&str, Gap, &str)] = &[
     ("files/seed_is_a_directory", Gap::NoLocation, "a folder seeds/bad.csv/ is walked as a seed folder; its ragged inner.csv gets E505 without location"),
     ("files/utf16_model", Gap::NoLocation, "E001 for a UTF-16 model, no line:col and no hint about the encoding"),
     ("graph/doc_missing", Gap::AcceptedSilently, "`description: \"{{ doc('orders') }}\"` with no such docs block compiles (E304 exists but is not raised)"),
-    ("graph/duplicate_alias", Gap::AcceptedSilently, "two models with relation main.customers (`alias='customers'`) compile; dbt: 'two resources with the database representation'"),
     ("graph/relationships_to_missing", Gap::NoLocation, "E301 for `to: ref('no_such_model')` names models/schema.yml but not its line"),
     ("graph/test_on_missing_model", Gap::NoLocation, "E301 for tests under a YAML entry of a missing model, no line (and dbt only warns here)"),
     ("jinja/config_positional_string", Gap::AcceptedSilently, "`{{ config('table') }}` is ignored; dbt fails (config takes a dict or keywords)"),
