@@ -24,6 +24,7 @@ pub mod catalog;
 pub(crate) mod compat;
 mod functions;
 mod seed;
+mod session;
 mod view_result;
 
 use std::collections::{BTreeMap, HashSet};
@@ -37,11 +38,9 @@ use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionState};
-use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{cast, col, lit, Expr};
-use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
-use deltalake::delta_datafusion::planner::DeltaPlanner;
+use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -49,6 +48,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use crate::diagnostics::{io_error, Diagnostic, Error, Result};
 use catalog::{dir_url, kind_at, read_view, ViewDefinition, Warehouse, WarehouseCatalog};
 pub use catalog::{RelationKind, DELTA_LOG, VIEW_FILE};
+pub use session::EngineOptions;
 
 /// Error codes of this layer.
 /// The SQL type name for an Arrow type, for casts in generated SQL (typed NULLs, literal rows).
@@ -84,6 +84,9 @@ pub mod codes {
     /// A column named in a config (`unique_key`, `partition_by`, ...) that is not there, or a
     /// relation of the wrong kind.
     pub const CONFIG: Code = Code::E506;
+    /// A query that needed more memory than the memory limit, in an operator that cannot
+    /// spill (or after spilling as far as it could).
+    pub const OUT_OF_MEMORY: Code = Code::E507;
 }
 
 /// The aliases of the new rows and the existing table in a merge, as dbt names them (lowercase:
@@ -93,7 +96,8 @@ const TARGET: &str = "dbt_internal_dest";
 const DELETE_MARK: &str = "__weir_delete";
 
 fn sql_error(e: DataFusionError) -> Error {
-    Diagnostic::error(codes::SQL, e.strip_backtrace()).into()
+    let message = e.strip_backtrace();
+    out_of_memory(&message).unwrap_or_else(|| Diagnostic::error(codes::SQL, message).into())
 }
 
 fn delta_error(what: &str, e: DeltaTableError) -> Error {
@@ -101,8 +105,35 @@ fn delta_error(what: &str, e: DeltaTableError) -> Error {
         DeltaTableError::Arrow { source } => source.to_string(),
         other => other.to_string(),
     };
-    Diagnostic::error(codes::DELTA, format!("{what}: {message}")).into()
+    let message = format!("{what}: {message}");
+    out_of_memory(&message).unwrap_or_else(|| Diagnostic::error(codes::DELTA, message).into())
 }
+
+/// DataFusion's text for a memory pool that refused an allocation.
+const EXHAUSTED: &str = "Resources exhausted: ";
+
+/// The error for a query that ran out of memory, if `message` is one. Matched on the text:
+/// deltalake turns the DataFusion errors of its writes into strings (`DeltaTableError::Generic`)
+/// and DataFusion nests them in context and Arrow errors, so the variant is not always there to
+/// match. The run layer adds the node and the limit (see [`Engine::memory_limit`]).
+fn out_of_memory(message: &str) -> Option<Error> {
+    let at = message.find(EXHAUSTED)?;
+    let cause = message[at + EXHAUSTED.len()..].trim();
+    Some(
+        Diagnostic::error(
+            codes::OUT_OF_MEMORY,
+            "the query needs more memory than the memory limit, in a step that cannot spill to disk",
+        )
+        .note(format!("DataFusion: {cause}"))
+        .help(MEMORY_HELP)
+        .into(),
+    )
+}
+
+/// How to give queries more memory.
+pub const MEMORY_HELP: &str = "raise the limit with `memory_limit` in the output of profiles.yml \
+     (`memory_limit: 8GB` or `memory_limit: 80%`) or with `--memory-limit`, or make the query \
+     need less (fewer rows or columns in one group, a smaller join side)";
 
 fn config_error(message: impl Into<String>) -> Error {
     Diagnostic::error(codes::CONFIG, message).into()
@@ -114,6 +145,7 @@ pub struct Engine {
     wh: Arc<Warehouse>,
     database: String,
     default_schema: String,
+    memory_limit: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -130,7 +162,13 @@ impl Engine {
     /// Open the warehouse (a local path; created if missing) as catalog `database`, which is
     /// also the default catalog, with `default_schema` as the default schema (created if
     /// missing). Relations created later, by this or another process, are visible at once.
-    pub async fn open(warehouse: &str, database: &str, default_schema: &str) -> Result<Engine> {
+    /// Queries share one memory pool and spill as `options` say (see [`session`]).
+    pub async fn open(
+        warehouse: &str,
+        database: &str,
+        default_schema: &str,
+        options: &EngineOptions,
+    ) -> Result<Engine> {
         let root = Path::new(warehouse);
         std::fs::create_dir_all(root)
             .map_err(|e| io_error("create the warehouse directory", root, e))?;
@@ -143,43 +181,7 @@ impl Engine {
             std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
         }
 
-        // DataFusion's own settings can be tuned with `DATAFUSION_*` environment variables
-        // (e.g. `DATAFUSION_EXECUTION_BATCH_SIZE`), as in DataFusion's CLI.
-        let base = SessionConfig::from_env().map_err(|e| {
-            Error::from(Diagnostic::error(
-                codes::SQL,
-                format!(
-                    "a DATAFUSION_* environment variable is not valid: {}",
-                    e.strip_backtrace()
-                ),
-            ))
-        })?;
-        let mut config = base
-            .with_default_catalog_and_schema(database, default_schema)
-            .with_information_schema(true);
-        // Partitions per query (default: the number of CPUs); for measuring, and for runs of
-        // many small models where the DAG's workers already use every core.
-        if let Some(n) = std::env::var("WEIR_TARGET_PARTITIONS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-        {
-            config = config.with_target_partitions(n);
-        }
-        // Delta operations plan their own extension nodes (metrics, validation) with the
-        // session they are given: it needs deltalake's query planner.
-        let mut state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_query_planner(DeltaPlanner::new())
-            .build();
-        functions::register_all(&mut state).map_err(|e| {
-            Error::from(Diagnostic::internal(format!(
-                "cannot register SQL functions: {}",
-                e.strip_backtrace()
-            )))
-        })?;
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = session::build_context(database, default_schema, options)?;
 
         let weak = ctx.state_weak_ref();
         let _ = wh
@@ -198,6 +200,7 @@ impl Engine {
             wh,
             database: database.to_string(),
             default_schema: default_schema.to_string(),
+            memory_limit: options.memory_limit,
         })
     }
 
@@ -217,6 +220,11 @@ impl Engine {
 
     pub fn default_schema(&self) -> &str {
         &self.default_schema
+    }
+
+    /// The memory pool every query of this engine shares, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
     }
 
     /// Run any SQL statement (a query, or DDL such as `CREATE SCHEMA`) and collect the result.

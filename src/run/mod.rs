@@ -344,7 +344,9 @@ pub async fn execute(
                 }
                 let n = &nodes[&id];
                 let start = Instant::now();
-                let outcome = run_node(&engine, &project, n, full_refresh).await;
+                let outcome = run_node(&engine, &project, n, full_refresh)
+                    .await
+                    .map_err(|e| name_out_of_memory(e, n, engine.memory_limit()));
                 vec![node_result(&id, outcome, start.elapsed().as_secs_f64())]
             });
         }
@@ -609,6 +611,27 @@ async fn run_node(
             Ok(outcome)
         }
     }
+}
+
+/// An out-of-memory error of the engine, told as the node's: the node and the limit are
+/// named in the message, DataFusion's account stays as a note.
+fn name_out_of_memory(
+    e: crate::diagnostics::Error,
+    n: &Node,
+    limit: usize,
+) -> crate::diagnostics::Error {
+    if e.diagnostic().code != crate::engine::codes::OUT_OF_MEMORY {
+        return e;
+    }
+    let mut d = e.diagnostic().clone();
+    d.message = format!(
+        "{} '{}' ran out of memory: it needs more than the memory limit of {} in a step that \
+         cannot spill to disk",
+        n.resource_type.as_str(),
+        n.name,
+        crate::project::memory::human_size(limit as u64),
+    );
+    d.into()
 }
 
 async fn run_hook(engine: &Engine, n: &Node, kind: &str, sql: &str) -> Result<()> {

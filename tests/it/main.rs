@@ -8,4 +8,5 @@ mod engine;
 mod errors;
 mod house;
 mod ls;
+mod memory;
 mod testing;
