@@ -1069,6 +1069,8 @@ fn present_columns(src: &DFSchema, target: &SchemaRef) -> Vec<String> {
 
 /// The new data shaped as the target: its columns in its order and types (by name, ignoring
 /// case); target columns the data lacks are NULL, data columns the target lacks are dropped.
+/// The values are cast to those types when they run (`functions::as_planned`), whatever type
+/// DataFusion's physical plan gives them.
 fn align(df: DataFrame, target: &SchemaRef) -> Result<DataFrame> {
     let names: Vec<String> = df
         .schema()
@@ -1086,7 +1088,8 @@ fn align(df: DataFrame, target: &SchemaRef) -> Result<DataFrame> {
                     .field_with_unqualified_name(&src)
                     .map(|f| f.data_type().clone())
                     .unwrap_or(DataType::Null);
-                conform(unqualified(&src), &from, f.data_type()).alias(f.name())
+                functions::as_planned(conform(unqualified(&src), &from, f.data_type()))
+                    .alias(f.name())
             }
             None => cast(lit(ScalarValue::Null), f.data_type().clone()).alias(f.name()),
         })

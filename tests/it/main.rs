@@ -4,6 +4,7 @@
 mod build;
 mod common;
 mod compile;
+mod decimals;
 mod engine;
 mod errors;
 mod house;
