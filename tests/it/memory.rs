@@ -31,7 +31,7 @@ fn project(extra: &str) -> tempfile::TempDir {
         d.join("profiles.yml"),
         format!(
             "mem:\n  target: dev\n  outputs:\n    dev:\n      type: datafusion\n      \
-             schema: main\n      threads: 2\n      memory_limit: 40MB\n      \
+             schema: main\n      threads: 2\n      memory_limit: 20MB\n      \
              temp_directory: spill\n{extra}"
         ),
     )
@@ -43,7 +43,7 @@ fn project(extra: &str) -> tempfile::TempDir {
         )
         .unwrap();
     };
-    // ~120 MB of rows to sort, three times the limit (a window over all rows: the writer
+    // ~120 MB of rows to sort, six times the limit (a window over all rows: the writer
     // would not keep a plain `order by` of a table's rows).
     model("big_sort", SORT);
     model(
@@ -65,7 +65,7 @@ fn project(extra: &str) -> tempfile::TempDir {
 }
 
 /// How many times the sort of `big_sort`'s query spilled, from DataFusion's metrics, in an
-/// engine set up as `weir run` sets it up with a 40 MB limit.
+/// engine set up as `weir run` sets it up with a 20 MB limit.
 fn spill_count(warehouse: &Path, temp: &Path) -> u64 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -74,7 +74,7 @@ fn spill_count(warehouse: &Path, temp: &Path) -> u64 {
         .unwrap();
     rt.block_on(async {
         let options = weir::engine::EngineOptions {
-            memory_limit: 40_000_000,
+            memory_limit: 20_000_000,
             temp_directory: temp.to_path_buf(),
         };
         let engine =
@@ -149,7 +149,7 @@ fn sorts_and_aggregates_spill_to_stay_within_the_limit() {
     assert!(spill.is_dir(), "temp_directory is created");
     assert!(
         spill_count(&wh, &spill) > 0,
-        "the sort spilled under a 40 MB limit"
+        "the sort spilled under a 20 MB limit"
     );
 }
 
@@ -206,7 +206,7 @@ fn a_memory_limit_that_is_not_a_size_is_refused_at_its_line() {
     let text = std::fs::read_to_string(&profiles).unwrap();
     std::fs::write(
         &profiles,
-        text.replace("memory_limit: 40MB", "memory_limit: 40XB"),
+        text.replace("memory_limit: 20MB", "memory_limit: 20XB"),
     )
     .unwrap();
     let d = dir.to_str().unwrap();
