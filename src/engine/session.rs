@@ -68,12 +68,13 @@ pub(super) fn build_context(
     // spills and at the end (DataFusion's default is 10 MiB, whatever the pool). The merge
     // holds the sort keys of the batches in row form; with a string key that is a good part of
     // the batches, and a sort whose reservation is too small for it fails instead of spilling.
-    // So it is a share of the pool: half of it split over the partitions (unless
-    // DATAFUSION_EXECUTION_SORT_SPILL_RESERVATION_BYTES says otherwise).
+    // So it is a share of the pool: a quarter of it split over the partitions, which leaves
+    // room for a few sorts at once (unless DATAFUSION_EXECUTION_SORT_SPILL_RESERVATION_BYTES
+    // says otherwise).
     if std::env::var_os("DATAFUSION_EXECUTION_SORT_SPILL_RESERVATION_BYTES").is_none() {
         let execution = &mut config.options_mut().execution;
         execution.sort_spill_reservation_bytes =
-            options.memory_limit / (2 * execution.target_partitions.max(1));
+            options.memory_limit / (4 * execution.target_partitions.max(1));
     }
     let dir = &options.temp_directory;
     std::fs::create_dir_all(dir).map_err(|e| io_error("create the temp directory", dir, e))?;
