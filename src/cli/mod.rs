@@ -14,6 +14,7 @@ use crate::diagnostics::{Code, Diagnostic, Result, Severity};
 use crate::graph::select::selectors_yml;
 use crate::graph::select::{IndirectSelection, SelectNode, SelectionGraph};
 use crate::parse::{self, Manifest, ParseOptions, ResourceType};
+use crate::project::memory::MemoryLimit;
 use crate::project::{self, LoadOptions};
 
 mod run_cmd;
@@ -147,6 +148,10 @@ pub struct ProjectArgs {
     /// Worker threads
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Memory all queries of the command share, over the profile's `memory_limit`: a size
+    /// (4GB, 512MB, 1.5GiB, bytes) or a percentage of the machine's memory (60%, the default)
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<MemoryLimit>,
     /// Print only errors
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -238,8 +243,10 @@ pub(crate) fn warehouse_runner(project: &project::Project) -> crate::jinja::obje
         project.target.database.clone(),
         project.target.schema.clone(),
     );
+    let options = engine_options(&project.target, project.temp_dir());
     crate::jinja::objects::QueryRunner(std::sync::Arc::new(move |sql: &str| {
         let opened = opened.get_or_init(|| {
+            let options = options.as_ref().map_err(|e| e.diagnostic().clone())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()
@@ -248,7 +255,9 @@ pub(crate) fn warehouse_runner(project: &project::Project) -> crate::jinja::obje
                     Diagnostic::internal(format!("cannot start the query runtime: {e}"))
                 })?;
             let engine = runtime
-                .block_on(crate::engine::Engine::open(&warehouse, &database, &schema))
+                .block_on(crate::engine::Engine::open(
+                    &warehouse, &database, &schema, options,
+                ))
                 .map_err(|e| e.diagnostic().clone())?;
             Ok((runtime, engine))
         });
@@ -287,8 +296,30 @@ pub(crate) async fn open_engine(project: &project::Project) -> Result<crate::eng
         &project.target.warehouse,
         &project.target.database,
         &project.target.schema,
+        &engine_options(&project.target, project.temp_dir())?,
     )
     .await
+}
+
+fn parse_memory_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
+    MemoryLimit::parse(text)
+}
+
+/// The target's memory limit in bytes on this machine, and where queries spill.
+pub(crate) fn engine_options(
+    target: &project::profiles::Target,
+    temp_directory: std::path::PathBuf,
+) -> Result<crate::engine::EngineOptions> {
+    let bytes = target.memory_limit.bytes().map_err(|e| {
+        Diagnostic::error(
+            Code::E114,
+            format!("memory limit {}: {e}", target.memory_limit),
+        )
+    })?;
+    Ok(crate::engine::EngineOptions {
+        memory_limit: usize::try_from(bytes).unwrap_or(usize::MAX),
+        temp_directory,
+    })
 }
 
 pub(crate) fn load_opts(p: &ProjectArgs) -> LoadOptions {
@@ -298,6 +329,7 @@ pub(crate) fn load_opts(p: &ProjectArgs) -> LoadOptions {
         target: p.target.clone(),
         vars: p.vars.clone(),
         threads: p.threads,
+        memory_limit: p.memory_limit,
     }
 }
 

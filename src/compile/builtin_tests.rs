@@ -256,6 +256,7 @@ models:
             target: None,
             vars: None,
             threads: None,
+            memory_limit: None,
         })
         .unwrap();
         let Parsed {

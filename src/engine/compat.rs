@@ -177,7 +177,21 @@ fn order_by(f: &sqlparser::ast::Function) -> String {
 /// says what it will produce: writers (Delta) take the declared schema from the plan.
 pub fn rewrite_plan(plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
     let plan = FloatDivision.analyze(plan, config)?;
-    datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new().analyze(plan, config)
+    // Decimal arithmetic typed as DuckDB types it, before coercion (so what is coerced around
+    // it sees the final types) and here, so that a DataFrame's schema, which writes cast to,
+    // has them.
+    use super::duckdb_types::DuckDbDecimals;
+    let coercion = datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new();
+    let plan = DuckDbDecimals {
+        before_coercion: true,
+    }
+    .analyze(plan, config)?;
+    let plan = coercion.analyze(plan, config)?;
+    let plan = DuckDbDecimals {
+        before_coercion: false,
+    }
+    .analyze(plan, config)?;
+    coercion.analyze(plan, config)
 }
 
 #[derive(Debug, Default)]

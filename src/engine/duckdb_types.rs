@@ -13,11 +13,11 @@
 //!
 //! An integer operand counts as a decimal of its integer type's width (tinyint 3, smallint 5,
 //! integer 10, bigint 19, scale 0); an integer literal as the narrowest of those that holds
-//! it, as DuckDB types a literal. The rule runs after DataFusion's type coercion and is followed
-//! by a second coercion pass, so expressions around a retyped one (a comparison with
-//! `avg(d)`, a union) are coerced again.
-
-use std::sync::Arc;
+//! it, as DuckDB types a literal. When SQL is planned (`compat::rewrite_plan`) the rule runs
+//! before DataFusion's type coercion for `avg` and division (so that what is coerced around
+//! them, a comparison or a union with a table's column, sees a double), then after it for
+//! everything, then coercion runs once more. It runs again among the session's analyzer
+//! rules, for plans built another way; on its own output it changes no type.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
@@ -31,9 +31,14 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::analyzer::AnalyzerRule;
 
-/// The analyzer rule (see the module documentation).
-#[derive(Debug, Default)]
-pub struct DuckDbDecimals;
+/// The analyzer rule (see the module documentation). Before type coercion it only turns
+/// `avg` and division over doubles (types that decide how everything around them is
+/// coerced); the precision rules need coerced operands (before coercion a `case` has the type
+/// of its first branch), so they wait for the pass after.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DuckDbDecimals {
+    pub before_coercion: bool,
+}
 
 impl AnalyzerRule for DuckDbDecimals {
     fn name(&self) -> &str {
@@ -41,11 +46,14 @@ impl AnalyzerRule for DuckDbDecimals {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        Ok(plan.transform_up_with_subqueries(analyze_node)?.data)
+        let rule = *self;
+        Ok(plan
+            .transform_up_with_subqueries(|p| analyze_node(p, rule))?
+            .data)
     }
 }
 
-fn analyze_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+fn analyze_node(plan: LogicalPlan, rule: DuckDbDecimals) -> Result<Transformed<LogicalPlan>> {
     let mut schema = merge_schema(&plan.inputs());
     if let LogicalPlan::TableScan(ts) = &plan {
         let source =
@@ -55,7 +63,7 @@ fn analyze_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     let names = NamePreserver::new(&plan);
     let out = plan.map_expressions(|expr| {
         let saved = names.save(&expr);
-        expr.transform_up(|e| rewrite(e, &schema))
+        expr.transform_up(|e| rewrite(e, &schema, rule))
             .map(|t| t.update_data(|e| saved.restore(e)))
     })?;
     if out.transformed {
@@ -83,9 +91,14 @@ fn decimal_view(e: &Expr, schema: &DFSchema) -> Option<(u8, i8)> {
             }
         }
     }
+    if let Expr::Literal(v, _) = e {
+        if let Some(w) = literal_width(v) {
+            return Some((w, 0));
+        }
+    }
     match e.get_type(schema).ok()? {
         DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => Some((p, s)),
-        _ => None,
+        t => integer_width(&t).map(|w| (w, 0)),
     }
 }
 
@@ -134,7 +147,7 @@ fn cast(e: Expr, t: DataType) -> Expr {
     Expr::Cast(Cast::new(Box::new(e), t))
 }
 
-fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+fn rewrite(e: Expr, schema: &DFSchema, rule: DuckDbDecimals) -> Result<Transformed<Expr>> {
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right })
             if op == Operator::Divide
@@ -147,7 +160,8 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             ))))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right })
-            if matches!(op, Operator::Multiply | Operator::Plus | Operator::Minus) =>
+            if !rule.before_coercion
+                && matches!(op, Operator::Multiply | Operator::Plus | Operator::Minus) =>
         {
             let (Some((p1, s1)), Some((p2, s2))) =
                 (decimal_view(&left, schema), decimal_view(&right, schema))
@@ -184,7 +198,7 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Expr::AggregateFunction(mut agg) if agg.params.args.len() == 1 => {
             let name = agg.func.name().to_ascii_lowercase();
             let arg_type = agg.params.args[0].get_type(schema)?;
-            let Some(new_type) = aggregate_input(&name, &arg_type) else {
+            let Some(new_type) = aggregate_input(&name, &arg_type, rule) else {
                 return Ok(Transformed::no(Expr::AggregateFunction(agg)));
             };
             let arg = agg.params.args.remove(0);
@@ -202,7 +216,7 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             };
             let name = f.name().to_ascii_lowercase();
             let arg_type = w.params.args[0].get_type(schema)?;
-            let Some(new_type) = aggregate_input(&name, &arg_type) else {
+            let Some(new_type) = aggregate_input(&name, &arg_type, rule) else {
                 return Ok(Transformed::no(Expr::WindowFunction(w)));
             };
             let arg = w.params.args.remove(0);
@@ -220,21 +234,13 @@ fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
 
 /// The type an aggregate's decimal input is cast to: `avg` over doubles, `sum` over
 /// decimal(38, s).
-fn aggregate_input(name: &str, t: &DataType) -> Option<DataType> {
+fn aggregate_input(name: &str, t: &DataType, rule: DuckDbDecimals) -> Option<DataType> {
     let (DataType::Decimal128(p, s) | DataType::Decimal256(p, s)) = t else {
         return None;
     };
     match name {
         "avg" | "mean" => Some(DataType::Float64),
-        "sum" if *p < 38 => Some(DataType::Decimal128(38, *s)),
+        "sum" if *p < 38 && !rule.before_coercion => Some(DataType::Decimal128(38, *s)),
         _ => None,
     }
-}
-
-/// The rule, and type coercion once more after it.
-pub fn rules() -> [Arc<dyn AnalyzerRule + Send + Sync>; 2] {
-    [
-        Arc::new(DuckDbDecimals),
-        Arc::new(datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new()),
-    ]
 }

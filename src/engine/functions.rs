@@ -35,10 +35,15 @@ use datafusion::logical_expr::{
 /// Register everything on a session state (before the SessionContext is made from it).
 pub fn register_all(state: &mut SessionState) -> Result<()> {
     datafusion_functions_json::register_all(state)?;
-    // Decimal arithmetic typed as DuckDB types it; `1.5` is a decimal(2, 1) literal, as there.
-    for rule in super::duckdb_types::rules() {
-        state.add_analyzer_rule(rule);
-    }
+    // `1.5` is a decimal(2, 1) literal, as in DuckDB. Decimal arithmetic is typed as DuckDB
+    // types it when weir plans SQL (`compat::rewrite_plan`), and again for plans built another
+    // way (the rule is idempotent on its own output).
+    state.add_analyzer_rule(std::sync::Arc::new(super::duckdb_types::DuckDbDecimals {
+        before_coercion: false,
+    }));
+    state.add_analyzer_rule(std::sync::Arc::new(
+        datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new(),
+    ));
     state
         .config_mut()
         .options_mut()
@@ -77,6 +82,8 @@ pub fn register_all(state: &mut SessionState) -> Result<()> {
     if !state.scalar_functions().contains_key("hash") {
         state.register_udf(Arc::new(ScalarUDF::new_from_impl(Hash64::new())))?;
     }
+    // For SQL that weir writes itself (snapshots): `weir_as_planned(x)`.
+    state.register_udf(as_planned_udf())?;
     if !state.aggregate_functions().contains_key("count_if") {
         state.register_udaf(Arc::new(AggregateUDF::new_from_impl(CountIf::new())))?;
     }
@@ -226,28 +233,56 @@ impl ScalarUDFImpl for Iff {
 
 /// `x` unchanged, but typed nullable: tables are created from query results, and a column
 /// DataFusion knows has no NULL today (a literal, a `coalesce`) must still take NULLs in later
-/// appends and merges, as warehouse tables made by `CREATE TABLE AS` do.
+/// appends and merges, as warehouse tables made by `CREATE TABLE AS` do. Its values have the
+/// type the plan declared for `x`, as [`as_planned`] gives them.
 pub(crate) fn nullable(expr: Expr) -> Expr {
     static UDF: std::sync::LazyLock<Arc<ScalarUDF>> = std::sync::LazyLock::new(|| {
-        Arc::new(ScalarUDF::new_from_impl(Nullable {
+        Arc::new(ScalarUDF::new_from_impl(AsPlanned {
             signature: Signature::any(1, Volatility::Immutable),
+            nullable: true,
         }))
     });
     UDF.call(vec![expr])
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Nullable {
-    signature: Signature,
+/// `x` with the values of the type the logical plan declared for it. DataFusion's physical
+/// operators do not always produce the type its logical plan promised (decimal precision and
+/// scale after `sum`, `avg`, `round`, a `case` over two decimal types): the Delta writer takes
+/// the table's schema from the logical plan and refuses batches of another type. Every write
+/// ends in this (see `Engine::overwrite` and `align`), so the data is cast to the declared type
+/// there; a value that does not fit the declared type is an error, never a NULL.
+pub(crate) fn as_planned(expr: Expr) -> Expr {
+    as_planned_udf().call(vec![expr])
 }
 
-impl ScalarUDFImpl for Nullable {
+fn as_planned_udf() -> Arc<ScalarUDF> {
+    static UDF: std::sync::LazyLock<Arc<ScalarUDF>> = std::sync::LazyLock::new(|| {
+        Arc::new(ScalarUDF::new_from_impl(AsPlanned {
+            signature: Signature::any(1, Volatility::Immutable),
+            nullable: false,
+        }))
+    });
+    Arc::clone(&UDF)
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AsPlanned {
+    signature: Signature,
+    /// Type the result nullable (`weir_nullable`), or keep the argument's nullability.
+    nullable: bool,
+}
+
+impl ScalarUDFImpl for AsPlanned {
     fn as_any(&self) -> &dyn Any {
         self
     }
 
     fn name(&self) -> &str {
-        "weir_nullable"
+        if self.nullable {
+            "weir_nullable"
+        } else {
+            "weir_as_planned"
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -259,13 +294,18 @@ impl ScalarUDFImpl for Nullable {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(
-            args.arg_fields[0].as_ref().clone().with_nullable(true),
-        ))
+        let field = args.arg_fields[0].as_ref().clone();
+        let nullable = self.nullable || field.is_nullable();
+        Ok(Arc::new(field.with_nullable(nullable)))
     }
 
     fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(args.args.swap_remove(0))
+        let value = args.args.swap_remove(0);
+        let planned = args.return_field.data_type();
+        if value.data_type() == *planned {
+            return Ok(value);
+        }
+        value.cast_to(planned, None)
     }
 }
 

@@ -21,10 +21,12 @@
 //! columns the table lacks are dropped and columns the data lacks are NULL.
 
 pub mod catalog;
+mod columns;
 pub(crate) mod compat;
 mod duckdb_types;
 mod functions;
 mod seed;
+mod session;
 mod view_result;
 
 use std::collections::{BTreeMap, HashSet};
@@ -38,11 +40,9 @@ use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionState};
-use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{cast, col, lit, Expr};
-use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
-use deltalake::delta_datafusion::planner::DeltaPlanner;
+use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -50,6 +50,11 @@ use deltalake::{DeltaTable, DeltaTableError};
 use crate::diagnostics::{io_error, Diagnostic, Error, Result};
 use catalog::{dir_url, kind_at, read_view, ViewDefinition, Warehouse, WarehouseCatalog};
 pub use catalog::{RelationKind, DELTA_LOG, VIEW_FILE};
+use columns::{
+    align, key_predicate, partition_predicate, present_columns, resolve_columns, resolve_in_target,
+    source_col, unqualified,
+};
+pub use session::EngineOptions;
 
 /// Error codes of this layer.
 /// The SQL type name for an Arrow type, for casts in generated SQL (typed NULLs, literal rows).
@@ -85,6 +90,9 @@ pub mod codes {
     /// A column named in a config (`unique_key`, `partition_by`, ...) that is not there, or a
     /// relation of the wrong kind.
     pub const CONFIG: Code = Code::E506;
+    /// A query that needed more memory than the memory limit, in an operator that cannot
+    /// spill (or after spilling as far as it could).
+    pub const OUT_OF_MEMORY: Code = Code::E507;
 }
 
 /// The aliases of the new rows and the existing table in a merge, as dbt names them (lowercase:
@@ -94,7 +102,8 @@ const TARGET: &str = "dbt_internal_dest";
 const DELETE_MARK: &str = "__weir_delete";
 
 fn sql_error(e: DataFusionError) -> Error {
-    Diagnostic::error(codes::SQL, e.strip_backtrace()).into()
+    let message = e.strip_backtrace();
+    out_of_memory(&message).unwrap_or_else(|| Diagnostic::error(codes::SQL, message).into())
 }
 
 fn delta_error(what: &str, e: DeltaTableError) -> Error {
@@ -102,8 +111,35 @@ fn delta_error(what: &str, e: DeltaTableError) -> Error {
         DeltaTableError::Arrow { source } => source.to_string(),
         other => other.to_string(),
     };
-    Diagnostic::error(codes::DELTA, format!("{what}: {message}")).into()
+    let message = format!("{what}: {message}");
+    out_of_memory(&message).unwrap_or_else(|| Diagnostic::error(codes::DELTA, message).into())
 }
+
+/// DataFusion's text for a memory pool that refused an allocation.
+const EXHAUSTED: &str = "Resources exhausted: ";
+
+/// The error for a query that ran out of memory, if `message` is one. Matched on the text:
+/// deltalake turns the DataFusion errors of its writes into strings (`DeltaTableError::Generic`)
+/// and DataFusion nests them in context and Arrow errors, so the variant is not always there to
+/// match. The run layer adds the node and the limit (see [`Engine::memory_limit`]).
+fn out_of_memory(message: &str) -> Option<Error> {
+    let at = message.find(EXHAUSTED)?;
+    let cause = message[at + EXHAUSTED.len()..].trim();
+    Some(
+        Diagnostic::error(
+            codes::OUT_OF_MEMORY,
+            "the query needs more memory than the memory limit, in a step that cannot spill to disk",
+        )
+        .note(format!("DataFusion: {cause}"))
+        .help(MEMORY_HELP)
+        .into(),
+    )
+}
+
+/// How to give queries more memory.
+pub const MEMORY_HELP: &str = "raise the limit with `memory_limit` in the output of profiles.yml \
+     (`memory_limit: 8GB` or `memory_limit: 80%`) or with `--memory-limit`, or make the query \
+     need less (fewer rows or columns in one group, a smaller join side)";
 
 fn config_error(message: impl Into<String>) -> Error {
     Diagnostic::error(codes::CONFIG, message).into()
@@ -115,6 +151,7 @@ pub struct Engine {
     wh: Arc<Warehouse>,
     database: String,
     default_schema: String,
+    memory_limit: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -131,7 +168,13 @@ impl Engine {
     /// Open the warehouse (a local path; created if missing) as catalog `database`, which is
     /// also the default catalog, with `default_schema` as the default schema (created if
     /// missing). Relations created later, by this or another process, are visible at once.
-    pub async fn open(warehouse: &str, database: &str, default_schema: &str) -> Result<Engine> {
+    /// Queries share one memory pool and spill as `options` say (see [`session`]).
+    pub async fn open(
+        warehouse: &str,
+        database: &str,
+        default_schema: &str,
+        options: &EngineOptions,
+    ) -> Result<Engine> {
         let root = Path::new(warehouse);
         std::fs::create_dir_all(root)
             .map_err(|e| io_error("create the warehouse directory", root, e))?;
@@ -144,43 +187,7 @@ impl Engine {
             std::fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
         }
 
-        // DataFusion's own settings can be tuned with `DATAFUSION_*` environment variables
-        // (e.g. `DATAFUSION_EXECUTION_BATCH_SIZE`), as in DataFusion's CLI.
-        let base = SessionConfig::from_env().map_err(|e| {
-            Error::from(Diagnostic::error(
-                codes::SQL,
-                format!(
-                    "a DATAFUSION_* environment variable is not valid: {}",
-                    e.strip_backtrace()
-                ),
-            ))
-        })?;
-        let mut config = base
-            .with_default_catalog_and_schema(database, default_schema)
-            .with_information_schema(true);
-        // Partitions per query (default: the number of CPUs); for measuring, and for runs of
-        // many small models where the DAG's workers already use every core.
-        if let Some(n) = std::env::var("WEIR_TARGET_PARTITIONS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-        {
-            config = config.with_target_partitions(n);
-        }
-        // Delta operations plan their own extension nodes (metrics, validation) with the
-        // session they are given: it needs deltalake's query planner.
-        let mut state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_query_planner(DeltaPlanner::new())
-            .build();
-        functions::register_all(&mut state).map_err(|e| {
-            Error::from(Diagnostic::internal(format!(
-                "cannot register SQL functions: {}",
-                e.strip_backtrace()
-            )))
-        })?;
-        let ctx = SessionContext::new_with_state(state);
+        let ctx = session::build_context(database, default_schema, options)?;
 
         let weak = ctx.state_weak_ref();
         let _ = wh
@@ -199,6 +206,7 @@ impl Engine {
             wh,
             database: database.to_string(),
             default_schema: default_schema.to_string(),
+            memory_limit: options.memory_limit,
         })
     }
 
@@ -218,6 +226,11 @@ impl Engine {
 
     pub fn default_schema(&self) -> &str {
         &self.default_schema
+    }
+
+    /// The memory pool every query of this engine shares, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
     }
 
     /// Run any SQL statement (a query, or DDL such as `CREATE SCHEMA`) and collect the result.
@@ -975,215 +988,4 @@ fn target_schema(table: &DeltaTable, schema: &str, name: &str) -> Result<SchemaR
         .snapshot()
         .map_err(|e| delta_error(&format!("cannot read {schema}.{name}"), e))?;
     Ok(state.snapshot().arrow_schema())
-}
-
-fn unqualified(name: &str) -> Expr {
-    col(Column::new_unqualified(name))
-}
-
-fn source_col(name: &str) -> Expr {
-    col(Column::new(Some(SOURCE), name))
-}
-
-fn target_col(name: &str) -> Expr {
-    col(Column::new(Some(TARGET), name))
-}
-
-fn key_predicate(keys: &[String]) -> Expr {
-    keys.iter()
-        .map(|k| target_col(k).eq(source_col(k)))
-        .reduce(Expr::and)
-        .unwrap_or_else(|| lit(false))
-}
-
-/// The name of a column of `schema` matching `wanted` exactly, else ignoring case.
-fn find_column<'a>(
-    names: impl Iterator<Item = &'a String> + Clone,
-    wanted: &str,
-) -> Option<String> {
-    names
-        .clone()
-        .find(|n| n.as_str() == wanted)
-        .or_else(|| names.into_iter().find(|n| n.eq_ignore_ascii_case(wanted)))
-        .cloned()
-}
-
-fn resolve_columns(
-    schema: &DFSchema,
-    wanted: &[String],
-    config: &str,
-    what: &str,
-) -> Result<Vec<String>> {
-    let names = schema.fields().iter().map(|f| f.name());
-    wanted
-        .iter()
-        .map(|w| {
-            find_column(names.clone(), w).ok_or_else(|| {
-                let available: Vec<&str> = names.clone().map(String::as_str).collect();
-                config_error(format!(
-                    "{config} column `{w}` is not in {what} (columns: {})",
-                    available.join(", ")
-                ))
-            })
-        })
-        .collect()
-}
-
-fn resolve_in_target(
-    target: &SchemaRef,
-    wanted: &[String],
-    config: &str,
-    schema: &str,
-    name: &str,
-) -> Result<Vec<String>> {
-    let names = target.fields().iter().map(|f| f.name());
-    wanted
-        .iter()
-        .map(|w| {
-            find_column(names.clone(), w).ok_or_else(|| {
-                config_error(format!(
-                    "{config} column `{w}` is not a column of {schema}.{name}"
-                ))
-            })
-        })
-        .collect()
-}
-
-/// Target columns that the new data has.
-fn present_columns(src: &DFSchema, target: &SchemaRef) -> Vec<String> {
-    let names = src.fields().iter().map(|f| f.name());
-    target
-        .fields()
-        .iter()
-        .filter(|f| find_column(names.clone(), f.name()).is_some())
-        .map(|f| f.name().clone())
-        .collect()
-}
-
-/// The new data shaped as the target: its columns in its order and types (by name, ignoring
-/// case); target columns the data lacks are NULL, data columns the target lacks are dropped.
-fn align(df: DataFrame, target: &SchemaRef) -> Result<DataFrame> {
-    let names: Vec<String> = df
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let exprs: Vec<Expr> = target
-        .fields()
-        .iter()
-        .map(|f| match find_column(names.iter(), f.name()) {
-            Some(src) => {
-                let from = df
-                    .schema()
-                    .field_with_unqualified_name(&src)
-                    .map(|f| f.data_type().clone())
-                    .unwrap_or(DataType::Null);
-                conform(unqualified(&src), &from, f.data_type()).alias(f.name())
-            }
-            None => cast(lit(ScalarValue::Null), f.data_type().clone()).alias(f.name()),
-        })
-        .collect();
-    df.select(exprs).map_err(sql_error)
-}
-
-/// `expr` (of type `from`) converted to `to`: structs field by field, matched by name ignoring
-/// case (fields `to` has and `from` lacks are NULL, the others dropped), anything else by a
-/// cast. A plain cast of one struct to another would match fields by position.
-pub(crate) fn conform(expr: Expr, from: &DataType, to: &DataType) -> Expr {
-    match (from, to) {
-        _ if from == to => expr,
-        (DataType::Struct(from_fields), DataType::Struct(to_fields)) => {
-            let mut args = Vec::with_capacity(to_fields.len() * 2);
-            for f in to_fields {
-                args.push(lit(f.name().as_str()));
-                let src = from_fields
-                    .iter()
-                    .find(|s| s.name().eq_ignore_ascii_case(f.name()));
-                args.push(match src {
-                    Some(s) => conform(
-                        datafusion::functions::core::expr_fn::get_field(
-                            expr.clone(),
-                            s.name().as_str(),
-                        ),
-                        s.data_type(),
-                        f.data_type(),
-                    ),
-                    None => cast(lit(ScalarValue::Null), f.data_type().clone()),
-                });
-            }
-            // A NULL struct stays NULL rather than becoming a struct of NULLs.
-            Expr::Case(datafusion::logical_expr::expr::Case {
-                expr: None,
-                when_then_expr: vec![(
-                    Box::new(expr.is_null()),
-                    Box::new(cast(lit(ScalarValue::Null), to.clone())),
-                )],
-                else_expr: Some(Box::new(
-                    datafusion::functions::core::expr_fn::named_struct(args),
-                )),
-            })
-        }
-        _ => cast(expr, to.clone()),
-    }
-}
-
-/// `replaceWhere` predicate matching the partition value tuples in `values`.
-fn partition_predicate(parts: &[String], values: &[RecordBatch]) -> Result<Expr> {
-    let scalar = |b: &RecordBatch, c: usize, r: usize| {
-        ScalarValue::try_from_array(b.column(c), r).map_err(sql_error)
-    };
-    if parts.len() == 1 {
-        let mut list = Vec::new();
-        let mut has_null = false;
-        for b in values {
-            for r in 0..b.num_rows() {
-                if b.column(0).is_null(r) {
-                    has_null = true;
-                } else {
-                    list.push(lit(scalar(b, 0, r)?));
-                }
-            }
-        }
-        let c = unqualified(&parts[0]);
-        let mut terms = Vec::new();
-        if !list.is_empty() {
-            terms.push(c.clone().in_list(list, false));
-        }
-        if has_null {
-            terms.push(c.is_null());
-        }
-        return Ok(balanced(terms, Expr::or).unwrap_or_else(|| lit(false)));
-    }
-    let mut tuples = Vec::new();
-    for b in values {
-        for r in 0..b.num_rows() {
-            let mut conj = Vec::with_capacity(parts.len());
-            for (c, p) in parts.iter().enumerate() {
-                conj.push(if b.column(c).is_null(r) {
-                    unqualified(p).is_null()
-                } else {
-                    unqualified(p).eq(lit(scalar(b, c, r)?))
-                });
-            }
-            tuples.extend(balanced(conj, Expr::and));
-        }
-    }
-    Ok(balanced(tuples, Expr::or).unwrap_or_else(|| lit(false)))
-}
-
-/// Combine terms as a balanced tree, so thousands of terms do not make a deep expression.
-fn balanced(mut terms: Vec<Expr>, op: fn(Expr, Expr) -> Expr) -> Option<Expr> {
-    while terms.len() > 1 {
-        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
-        let mut it = terms.into_iter();
-        while let Some(a) = it.next() {
-            next.push(match it.next() {
-                Some(b) => op(a, b),
-                None => a,
-            });
-        }
-        terms = next;
-    }
-    terms.pop()
 }

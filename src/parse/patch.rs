@@ -160,6 +160,7 @@ pub(super) fn dummy_project() -> Project {
                 profiles_dir: None,
                 target: None,
                 threads: Some(1),
+                memory_limit: None,
             },
         ),
         cli_vars: Map::new(),

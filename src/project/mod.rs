@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod dbt_project;
+pub mod memory;
 pub mod profiles;
 pub mod schema;
 
@@ -30,6 +31,8 @@ pub struct LoadOptions {
     /// `--vars` as YAML or JSON text.
     pub vars: Option<String>,
     pub threads: Option<usize>,
+    /// `--memory-limit`, over the profile's `memory_limit`.
+    pub memory_limit: Option<memory::MemoryLimit>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -90,6 +93,14 @@ impl Project {
     }
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(self.file.target_path())
+    }
+
+    /// Where queries spill: the output's `temp_directory`, else `<target-path>/tmp`.
+    pub fn temp_dir(&self) -> PathBuf {
+        match &self.target.temp_directory {
+            Some(dir) => dir.clone(),
+            None => self.target_dir().join("tmp"),
+        }
     }
 }
 
@@ -193,6 +204,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             profiles_dir: opts.profiles_dir.as_deref(),
             target: opts.target.as_deref(),
             threads: opts.threads,
+            memory_limit: opts.memory_limit,
         },
         secret_env_var,
     )?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
+use super::memory::{MemoryLimit, DEFAULT_MEMORY_LIMIT};
 use crate::diagnostics::{io_error, Code, Diagnostic, Location, Result};
 
 /// The resolved connection target. For weir: where the warehouse lives and how to run.
@@ -18,6 +19,12 @@ pub struct Target {
     pub threads: usize,
     /// Absolute path (or URL) of the warehouse root; tables live at `<warehouse>/<schema>/<name>`.
     pub warehouse: String,
+    /// The memory every query of a command shares (`--memory-limit`, else `memory_limit`,
+    /// else [`DEFAULT_MEMORY_LIMIT`]).
+    pub memory_limit: MemoryLimit,
+    /// `temp_directory` (absolute: relative paths are taken from the project directory); when
+    /// unset, queries spill under the target path (`Project::temp_dir`).
+    pub temp_directory: Option<PathBuf>,
     /// Every field of the output as written (after Jinja), exposed as `target.*`.
     pub fields: Map<String, Json>,
     /// Where the target came from, for messages: a profiles.yml path, or None for the default.
@@ -30,6 +37,7 @@ pub struct ProfileRequest<'a> {
     pub profiles_dir: Option<&'a Path>,
     pub target: Option<&'a str>,
     pub threads: Option<usize>,
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 /// dbt's search order: `--profiles-dir`, else `DBT_PROFILES_DIR`, else the project dir, then
@@ -78,6 +86,8 @@ pub fn default_target(req: &ProfileRequest) -> Target {
         database: "warehouse".into(),
         threads,
         warehouse: warehouse.display().to_string(),
+        memory_limit: req.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT),
+        temp_directory: None,
         fields,
         profiles_path: None,
     }
@@ -201,6 +211,21 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
     } else {
         req.project_dir.join(warehouse_raw).display().to_string()
     };
+    let profile_limit = match output.get("memory_limit") {
+        Some(v) => Some(
+            memory_limit_value(v)
+                .map_err(|e| bad_field(&target_name, &shown, &text, "memory_limit", v, &e))?,
+        ),
+        None => None,
+    };
+    let memory_limit = req
+        .memory_limit
+        .or(profile_limit)
+        .unwrap_or(DEFAULT_MEMORY_LIMIT);
+    let temp_directory = output
+        .get("temp_directory")
+        .and_then(Json::as_str)
+        .map(|d| req.project_dir.join(d));
     // `target.*` in templates: a secret read here (a token, a password) renders as `*****`,
     // so it cannot reach compiled SQL, the warehouse or the artifacts.
     let mut fields: Map<String, Json> = output
@@ -219,6 +244,8 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
         database,
         threads,
         warehouse,
+        memory_limit,
+        temp_directory,
         fields,
         profiles_path: Some(path),
     })
@@ -274,6 +301,41 @@ fn threads_value(v: &Json) -> Option<usize> {
     usize::try_from(n).ok().filter(|n| *n > 0)
 }
 
+/// `memory_limit` as written: a size string, a percentage string, or a number of bytes.
+fn memory_limit_value(v: &Json) -> std::result::Result<MemoryLimit, String> {
+    match v {
+        Json::String(s) => MemoryLimit::parse(s),
+        Json::Number(n) => match n.as_u64() {
+            Some(b) if b > 0 => Ok(MemoryLimit::Bytes(b)),
+            _ => Err(format!("`{n}` is not a positive number of bytes")),
+        },
+        _ => Err("it must be a size such as 4GB or 512MB, or a percentage such as 60%".into()),
+    }
+}
+
+/// E114: a memory or spill setting of the output that cannot be used, at its line.
+fn bad_field(
+    target_name: &str,
+    shown: &str,
+    text: &Arc<str>,
+    key: &str,
+    v: &Json,
+    why: &str,
+) -> crate::diagnostics::Error {
+    let d = Diagnostic::error(
+        Code::E114,
+        format!("`{key}: {v}` in output '{target_name}' is not valid: {why}"),
+    )
+    .help(format!(
+        "in {shown}, write for example `memory_limit: 4GB`, `memory_limit: 60%` (of the machine's memory) or `temp_directory: target/tmp`"
+    ));
+    match key_location(shown, text, key) {
+        Some(l) => d.at(l),
+        None => d.note(format!("in {shown}")),
+    }
+    .into()
+}
+
 /// The fields weir reads from an output have the shape dbt's credentials contract gives them;
 /// anything else is refused with the line it is on, rather than replaced by a default.
 fn validate_output(
@@ -297,6 +359,18 @@ fn validate_output(
         }
         .into()
     };
+    if let Some(v) = output.get("temp_directory") {
+        if !v.is_string() {
+            return Err(bad_field(
+                target_name,
+                shown,
+                text,
+                "temp_directory",
+                v,
+                "temp_directory must be a string (a path, relative to the project directory)",
+            ));
+        }
+    }
     if let Some(v) = output.get("threads") {
         if threads_value(v).is_none() {
             return Err(bad("threads", v, "a positive integer"));

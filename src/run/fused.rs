@@ -328,7 +328,11 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let engine = Engine::open(dir.to_str().unwrap(), "warehouse", "main")
+            let options = crate::engine::EngineOptions {
+                memory_limit: 1 << 30,
+                temp_directory: std::env::temp_dir().join("weir-spill"),
+            };
+            let engine = Engine::open(dir.to_str().unwrap(), "warehouse", "main", &options)
                 .await
                 .unwrap();
             engine

@@ -4,6 +4,7 @@
 //! version of a table readable. Results come back as data; `cli` prints them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::compile::Compiled;
 use crate::diagnostics::{Code, Diagnostic, Result};
+use crate::engine::codes::OUT_OF_MEMORY;
 use crate::engine::Engine;
 use crate::parse::{Node, ResourceType};
 use crate::project::config::{as_string_list, get_str};
@@ -315,11 +317,20 @@ pub async fn execute(
         }
     };
 
+    // Nodes share the engine's memory pool. One that runs out of memory while others hold part
+    // of it runs again with the pool to itself: it takes this lock for writing, which waits for
+    // the nodes running (each holds it for reading) and holds back the next ones.
+    let pool = Arc::new(tokio::sync::RwLock::new(()));
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while done < total {
         while !stop && running.len() < threads {
             if let Some(id) = ready_units.pop_first() {
-                let (engine, units) = (engine.clone(), units.clone());
-                running.spawn(async move { vec![units[&id].run(&engine).await] });
+                let (engine, units, pool) = (engine.clone(), units.clone(), pool.clone());
+                running.spawn(async move {
+                    let _shared = pool.read().await;
+                    vec![units[&id].run(&engine).await]
+                });
                 continue;
             }
             let Some(id) = ready.pop_first() else { break };
@@ -328,7 +339,9 @@ pub async fn execute(
             let nodes = nodes.clone();
             let project = project.clone();
             let full_refresh = opts.full_refresh;
+            let (pool, in_flight, started) = (pool.clone(), in_flight.clone(), started.clone());
             running.spawn(async move {
+                let shared = pool.read().await;
                 if batch.len() > 1 {
                     let tests: Vec<&Node> = batch.iter().map(|id| &nodes[id]).collect();
                     for n in &tests {
@@ -351,9 +364,36 @@ pub async fn execute(
                 }
                 let n = &nodes[&id];
                 let start = Instant::now();
-                let outcome = run_node(&engine, &project, n, full_refresh)
-                    .await
-                    .map_err(|e| sql_location::locate(n, e.diagnostic().clone()).into());
+                // Did another node run at some time during this one: one already running
+                // when it started, or one started after it?
+                let running_before = in_flight.fetch_add(1, Ordering::SeqCst);
+                let order = started.fetch_add(1, Ordering::SeqCst);
+                let outcome = run_node(&engine, &project, n, full_refresh).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                let shared_pool = running_before > 0 || started.load(Ordering::SeqCst) > order + 1;
+                drop(shared);
+                let outcome = match outcome {
+                    Err(e) if e.diagnostic().code == OUT_OF_MEMORY && shared_pool => {
+                        let _alone = pool.write().await;
+                        run_node(&engine, &project, n, full_refresh)
+                            .await
+                            .map_err(|e| {
+                                let e = name_out_of_memory(e, n, engine.memory_limit());
+                                if e.diagnostic().code != OUT_OF_MEMORY {
+                                    return e;
+                                }
+                                e.diagnostic()
+                                    .clone()
+                                    .note(
+                                        "it ran out of memory while other nodes ran, then \
+                                         again with the memory limit to itself",
+                                    )
+                                    .into()
+                            })
+                    }
+                    other => other.map_err(|e| name_out_of_memory(e, n, engine.memory_limit())),
+                }
+                .map_err(|e| sql_location::locate(n, e.diagnostic().clone()).into());
                 vec![node_result(&id, outcome, start.elapsed().as_secs_f64())]
             });
         }
@@ -623,6 +663,27 @@ async fn run_node(
             Ok(outcome)
         }
     }
+}
+
+/// An out-of-memory error of the engine, told as the node's: the node and the limit are
+/// named in the message, DataFusion's account stays as a note.
+fn name_out_of_memory(
+    e: crate::diagnostics::Error,
+    n: &Node,
+    limit: usize,
+) -> crate::diagnostics::Error {
+    if e.diagnostic().code != OUT_OF_MEMORY {
+        return e;
+    }
+    let mut d = e.diagnostic().clone();
+    d.message = format!(
+        "{} '{}' ran out of memory: it needs more than the memory limit of {} in a step that \
+         cannot spill to disk",
+        n.resource_type.as_str(),
+        n.name,
+        crate::project::memory::human_size(limit as u64),
+    );
+    d.into()
 }
 
 async fn run_hook(engine: &Engine, n: &Node, kind: &str, sql: &str) -> Result<()> {

@@ -101,8 +101,20 @@ pub(super) async fn snapshot(engine: &Engine, n: &Node, sql: &str) -> Result<Out
             key_expr("src")
         )
     };
+    // The new rows are compared with and unioned to the table's rows: their values must have
+    // the types the plan declared, which DataFusion's operators do not always produce (decimal
+    // precision and scale after `round`, `avg`, ...; a union of inputs of two types panics in
+    // DataFusion 53, a comparison fails).
+    let src = format!(
+        "src as (select {} from (\n{sql}\n) weir_src)",
+        columns
+            .iter()
+            .map(|c| format!("weir_as_planned(weir_src.{0}) as {0}", quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if !engine.exists(schema, name) {
-        let first = format!("with src as (\n{sql}\n)\n{}", new_version("from src"));
+        let first = format!("with {src}\n{}", new_version("from src"));
         let rows = engine.create_table_as(schema, name, &first, &[]).await?;
         return Ok((Status::Success, format!("INSERT {rows}"), Some(rows), None));
     }
@@ -132,7 +144,7 @@ pub(super) async fn snapshot(engine: &Engine, n: &Node, sql: &str) -> Result<Out
         .collect::<Vec<_>>()
         .join(", ");
     let merged = format!(
-        "with src as (\n{sql}\n),\ncur as (select * from {target} where dbt_valid_to is null),\nclosing as ({closing})\n\
+        "with {src},\ncur as (select * from {target} where dbt_valid_to is null),\nclosing as ({closing})\n\
          select {all_cols}, snap.dbt_scd_id, snap.dbt_updated_at, snap.dbt_valid_from, \
          case when snap.dbt_valid_to is null and closing.k is not null then {now} else snap.dbt_valid_to end as dbt_valid_to \
          from {target} snap left join (select distinct k from closing) closing on {} = closing.k\n\

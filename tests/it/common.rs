@@ -47,9 +47,14 @@ pub fn count(warehouse: &Path, sql: &str) -> i64 {
         .build()
         .unwrap();
     rt.block_on(async {
-        let engine = weir::engine::Engine::open(warehouse.to_str().unwrap(), "warehouse", "main")
-            .await
-            .unwrap();
+        let options = weir::engine::EngineOptions {
+            memory_limit: 1 << 30,
+            temp_directory: std::env::temp_dir().join("weir-spill"),
+        };
+        let engine =
+            weir::engine::Engine::open(warehouse.to_str().unwrap(), "warehouse", "main", &options)
+                .await
+                .unwrap();
         let batches = engine.query(sql).await.unwrap();
         use datafusion::arrow::array::AsArray;
         use datafusion::arrow::datatypes::Int64Type;

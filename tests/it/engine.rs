@@ -16,7 +16,11 @@ fn warehouse() -> tempfile::TempDir {
 }
 
 async fn open(dir: &Path) -> Engine {
-    Engine::open(dir.to_str().unwrap(), "warehouse", "main")
+    let options = weir::engine::EngineOptions {
+        memory_limit: 1 << 30,
+        temp_directory: std::env::temp_dir().join("weir-spill"),
+    };
+    Engine::open(dir.to_str().unwrap(), "warehouse", "main", &options)
         .await
         .expect("open")
 }
