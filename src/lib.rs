@@ -22,6 +22,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod artifacts;
+// The CLI presents errors, warnings and progress: it owns stderr.
+#[allow(clippy::print_stderr)]
 pub mod cli;
 pub mod compile;
 pub mod diagnostics;

@@ -465,7 +465,13 @@ fn cmd_compile(args: &CompileArgs) -> Result<ExitCode> {
         print_warnings(&selection.1, args.project.quiet);
         opts.only = Some(selection.0);
     }
-    let env_vars = parsed.jinja.shared.env_vars_read.lock().unwrap().clone();
+    let env_vars = parsed
+        .jinja
+        .shared
+        .env_vars_read
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     let compiled = compile::compile(&project, parsed, &opts)?;
     print_warnings(&compiled.warnings, args.project.quiet);
     artifacts::write_target(&project, &compiled, &invocation)?;
@@ -774,14 +780,21 @@ fn ls_line(m: &Manifest, id: &str, output: Output, keys: &[String]) -> Option<St
         Output::Selector => selector,
         Output::Json => {
             let mut obj = serde_json::Map::new();
-            let all = json!({
-                "name": name, "resource_type": rt, "package_name": pkg, "original_file_path": path,
-                "unique_id": id, "alias": extra.get("alias"), "config": extra.get("config"),
-                "tags": extra.get("tags"), "depends_on": extra.get("depends_on"),
-            });
-            for (k, v) in all.as_object().unwrap() {
-                if keys.is_empty() || keys.contains(k) {
-                    obj.insert(k.clone(), v.clone());
+            let all: [(&str, Json); 9] = [
+                ("name", json!(name)),
+                ("resource_type", json!(rt)),
+                ("package_name", json!(pkg)),
+                ("original_file_path", json!(path)),
+                ("unique_id", json!(id)),
+                ("alias", json!(extra.get("alias"))),
+                ("config", json!(extra.get("config"))),
+                ("tags", json!(extra.get("tags"))),
+                ("depends_on", json!(extra.get("depends_on"))),
+            ];
+            for (k, v) in all {
+                let k = k.to_string();
+                if keys.is_empty() || keys.contains(&k) {
+                    obj.insert(k, v);
                 }
             }
             Json::Object(obj).to_string()

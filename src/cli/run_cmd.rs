@@ -17,7 +17,7 @@ use crate::project;
 use crate::run::{self, NodeResult, Reporter, RunOptions, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     Seed,
     Run,
     Test,
@@ -127,7 +127,10 @@ impl Printer {
 
 impl Reporter for Printer {
     fn unit_test_finished(&self, index: usize, total: usize, r: &NodeResult) {
-        let _g = self.lock.lock().unwrap();
+        let _g = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);
             bar.set_position(index as u64);
@@ -137,7 +140,10 @@ impl Reporter for Printer {
     }
 
     fn finished(&self, index: usize, total: usize, node: &Node, r: &NodeResult) {
-        let _g = self.lock.lock().unwrap();
+        let _g = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);
             bar.set_position(index as u64);
@@ -182,7 +188,7 @@ impl Reporter for Printer {
     }
 }
 
-pub fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
+pub(super) fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
     // Flags are checked before any work.
     let event_time = run::event_time_range(
         args.event_time_start.as_deref(),
@@ -385,7 +391,7 @@ fn summarize(
     }
 }
 
-pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
+pub(super) fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
     let project = project::load(&load_opts(&args.project))?;
     let invocation = uuid::Uuid::new_v4().to_string();
     let sql = match &args.inline {
@@ -479,7 +485,7 @@ pub fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cmd_sql(args: &SqlArgs) -> Result<ExitCode> {
+pub(super) fn cmd_sql(args: &SqlArgs) -> Result<ExitCode> {
     let project = project::load(&load_opts(&args.project))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -501,7 +507,7 @@ pub fn cmd_sql(args: &SqlArgs) -> Result<ExitCode> {
 /// `weir source freshness`: for each selected source table with a `freshness` policy and a
 /// `loaded_at_field`, the age of its newest row against `warn_after` / `error_after`;
 /// results in `target/sources.json` (dbt's v3 shape). Exit 1 when any source is stale (error).
-pub fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
+pub(super) fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
     let start = Instant::now();
     let (project, parsed, invocation) = super::load_and_parse(&args.project, false, false)?;
     let (selected, _) = select(

@@ -149,7 +149,7 @@ impl fmt::Debug for Warehouse {
 }
 
 impl Warehouse {
-    pub fn new(root: PathBuf) -> Self {
+    pub(crate) fn new(root: PathBuf) -> Self {
         Warehouse {
             root,
             state: OnceLock::new(),
@@ -245,12 +245,12 @@ impl Warehouse {
     }
 
     /// The directory of a schema: the exact name, else the one directory equal ignoring case.
-    pub fn schema_dir(&self, schema: &str) -> Option<PathBuf> {
+    pub(crate) fn schema_dir(&self, schema: &str) -> Option<PathBuf> {
         find_dir(&self.root, schema)
     }
 
     /// The directory of an existing relation (table or view).
-    pub fn relation_dir(&self, schema: &str, name: &str) -> Option<PathBuf> {
+    pub(crate) fn relation_dir(&self, schema: &str, name: &str) -> Option<PathBuf> {
         let schema_dir = self.schema_dir(schema)?;
         let exact = schema_dir.join(name);
         if kind_at(&exact).is_some() {
@@ -265,7 +265,7 @@ impl Warehouse {
 
     /// Where a relation lives or would live: the existing directory, else one named as given
     /// (inside the existing schema directory, if any).
-    pub fn target_dir(&self, schema: &str, name: &str) -> PathBuf {
+    pub(crate) fn target_dir(&self, schema: &str, name: &str) -> PathBuf {
         if let Some(dir) = self.relation_dir(schema, name) {
             return dir;
         }
@@ -275,7 +275,7 @@ impl Warehouse {
         schema_dir.join(name)
     }
 
-    pub fn kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
+    pub(crate) fn kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
         self.relation_dir(schema, name).and_then(|d| kind_at(&d))
     }
 

@@ -21,7 +21,7 @@ use datafusion::optimizer::AnalyzerRule;
 
 /// Plan SQL the way weir's engine reads it: parsed, warehouse spellings rewritten in the AST,
 /// planned, then the plan rewritten (see the module's comment).
-pub async fn plan_sql(
+pub(crate) async fn plan_sql(
     state: &datafusion::execution::context::SessionState,
     sql: &str,
 ) -> Result<LogicalPlan> {
@@ -37,7 +37,7 @@ pub async fn plan_sql(
 /// Rewrites on the SQL AST, for spellings DataFusion cannot even plan:
 /// `n * interval '...'`, `'2024-01-01' + interval '...'`, `listagg`/`group_concat`,
 /// `date(x)`, `dateadd(part, n, x)`, `datediff(part, a, b)`, `parse_json(x)`.
-pub fn rewrite_ast(statement: &mut sqlparser::ast::Statement) {
+pub(crate) fn rewrite_ast(statement: &mut sqlparser::ast::Statement) {
     let _ = sqlparser::ast::visit_expressions_mut(statement, |e| {
         if let Some(new) = rewrite_sql_expr(e) {
             *e = new;
@@ -175,7 +175,7 @@ fn order_by(f: &sqlparser::ast::Function) -> String {
 
 /// Rewrite a freshly planned query (before DataFusion's own analysis) so its schema already
 /// says what it will produce: writers (Delta) take the declared schema from the plan.
-pub fn rewrite_plan(plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+pub(crate) fn rewrite_plan(plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
     let plan = FloatDivision.analyze(plan, config)?;
     // Decimal arithmetic typed as DuckDB types it, before coercion (so what is coerced around
     // it sees the final types) and here, so that a DataFrame's schema, which writes cast to,
@@ -195,16 +195,16 @@ pub fn rewrite_plan(plan: LogicalPlan, config: &ConfigOptions) -> Result<Logical
 }
 
 #[derive(Debug, Default)]
-pub struct FloatDivision;
+pub(crate) struct FloatDivision;
 
 /// `n * interval` (either order) as one interval: months, days and nanoseconds each times n.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct IntervalMul {
+pub(crate) struct IntervalMul {
     signature: datafusion::logical_expr::Signature,
 }
 
 impl IntervalMul {
-    pub fn udf() -> std::sync::Arc<datafusion::logical_expr::ScalarUDF> {
+    pub(crate) fn udf() -> std::sync::Arc<datafusion::logical_expr::ScalarUDF> {
         static UDF: std::sync::OnceLock<std::sync::Arc<datafusion::logical_expr::ScalarUDF>> =
             std::sync::OnceLock::new();
         UDF.get_or_init(|| {

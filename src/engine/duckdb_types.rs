@@ -36,7 +36,7 @@ use datafusion::optimizer::analyzer::AnalyzerRule;
 /// coerced); the precision rules need coerced operands (before coercion a `case` has the type
 /// of its first branch), so they wait for the pass after.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct DuckDbDecimals {
+pub(super) struct DuckDbDecimals {
     pub before_coercion: bool,
 }
 

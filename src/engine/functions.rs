@@ -33,7 +33,7 @@ use datafusion::logical_expr::{
 };
 
 /// Register everything on a session state (before the SessionContext is made from it).
-pub fn register_all(state: &mut SessionState) -> Result<()> {
+pub(super) fn register_all(state: &mut SessionState) -> Result<()> {
     datafusion_functions_json::register_all(state)?;
     // `1.5` is a decimal(2, 1) literal, as in DuckDB. Decimal arithmetic is typed as DuckDB
     // types it when weir plans SQL (`compat::rewrite_plan`), and again for plans built another

@@ -30,15 +30,15 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 
 /// Views over at most this many bytes of data files (all tables under them) are kept.
-pub const SMALL_INPUT_BYTES: u64 = 16 << 20;
+pub(super) const SMALL_INPUT_BYTES: u64 = 16 << 20;
 /// A kept result holds at most this much memory.
-pub const MAX_RESULT_BYTES: usize = 64 << 20;
+pub(super) const MAX_RESULT_BYTES: usize = 64 << 20;
 /// No more results are kept once those kept hold this much memory in all.
-pub const KEPT_BUDGET: usize = 512 << 20;
+pub(super) const KEPT_BUDGET: usize = 512 << 20;
 
 /// A view whose rows were computed once: read like a table, reported as a view.
 #[derive(Debug)]
-pub struct ViewResult {
+pub(super) struct ViewResult {
     rows: MemTable,
     definition: String,
 }
@@ -111,7 +111,7 @@ fn immutable(plan: &LogicalPlan) -> bool {
 
 /// Run the view's plan and keep its rows, if it is immutable, runs, and fits: the provider and
 /// the memory it holds.
-pub async fn compute(
+pub(super) async fn compute(
     state: &SessionState,
     plan: &LogicalPlan,
     definition: &str,

@@ -92,6 +92,8 @@ struct SchemaDoc {
 }
 
 /// Phase timings on stderr when `WEIR_TIMINGS` is set (for benchmarks and profiling).
+// `WEIR_TIMINGS=1` profiling lines for developers, on stderr.
+#[allow(clippy::print_stderr)]
 pub fn timing(label: &str, since: &mut std::time::Instant) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("WEIR_TIMINGS").is_some()) {

@@ -230,13 +230,15 @@ pub(super) fn snapshot_blocks(f: &SourceFile) -> Result<Vec<(String, Arc<str>)>>
     static OPEN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     static CLOSE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let open = OPEN.get_or_init(|| {
-        regex::Regex::new(r"\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}").unwrap()
+        regex::Regex::new(r"\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}")
+            .expect("a valid regex")
     });
-    let close = CLOSE.get_or_init(|| regex::Regex::new(r"\{%-?\s*endsnapshot\s*-?%\}").unwrap());
+    let close = CLOSE
+        .get_or_init(|| regex::Regex::new(r"\{%-?\s*endsnapshot\s*-?%\}").expect("a valid regex"));
     let text = &f.text;
     let mut out = Vec::new();
     for cap in open.captures_iter(text) {
-        let whole = cap.get(0).unwrap();
+        let whole = cap.get(0).expect("group 0 is the whole match");
         let Some(end) = close.find_at(text, whole.end()) else {
             return Err(Diagnostic::error(
                 Code::E202,

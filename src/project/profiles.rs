@@ -266,13 +266,19 @@ fn render_env_vars(text: &str, shown: &str, env_var: EnvVarFn) -> Result<String>
         move |name: String, default: Option<String>| -> Result<String, minijinja::Error> {
             env_var(&name, default.as_deref()).map_err(|e| {
                 let msg = e.diagnostic().message.clone();
-                *failure_ref.lock().unwrap() = Some(e);
+                *failure_ref
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
                 minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg)
             })
         },
     );
     env.render_str(text, ()).map_err(|e| {
-        if let Some(err) = failure.lock().unwrap().take() {
+        if let Some(err) = failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             return err;
         }
         Diagnostic::error(Code::E201, format!("{shown}: {e}")).into()

@@ -24,9 +24,9 @@ use crate::parse::Node;
 use crate::project::config::as_string_list;
 
 /// Error code of a violated constraint.
-pub const CODE: Code = Code::E527;
+pub(super) const CODE: Code = Code::E527;
 /// Warning code of a constraint weir does not enforce.
-pub const UNENFORCED: Code = Code::W527;
+pub(super) const UNENFORCED: Code = Code::W527;
 /// Rows shown in an error.
 const SHOWN: usize = 5;
 
@@ -42,7 +42,7 @@ enum Kind {
 
 /// One declared constraint.
 #[derive(Debug, Clone)]
-pub struct Constraint {
+pub(super) struct Constraint {
     kind: Kind,
     type_name: String,
     name: Option<String>,
@@ -98,7 +98,7 @@ impl Constraint {
 }
 
 /// The constraints of a model: its columns', then its own.
-pub fn declared(n: &Node) -> Vec<Constraint> {
+pub(super) fn declared(n: &Node) -> Vec<Constraint> {
     let mut out: Vec<Constraint> = n
         .columns
         .iter()
@@ -117,14 +117,14 @@ pub fn declared(n: &Node) -> Vec<Constraint> {
 }
 
 /// Does this model's run check constraints on its data?
-pub fn applies(n: &Node) -> bool {
+pub(super) fn applies(n: &Node) -> bool {
     n.contract_enforced
         && matches!(n.materialized(), "table" | "incremental")
         && !declared(n).is_empty()
 }
 
 /// The model's rows, computed once into a temporary in-memory relation of the warehouse.
-pub struct Staged {
+pub(super) struct Staged {
     /// The temporary relation (schema, name); `None` when nothing needed checking on the data.
     temp: Option<(String, String)>,
     /// What the materialization writes: `select * from <the staged relation>`, or the model's
@@ -134,7 +134,7 @@ pub struct Staged {
 
 impl Staged {
     /// Forget the temporary relation.
-    pub async fn drop(self, engine: &Engine) {
+    pub(super) async fn drop(self, engine: &Engine) {
         if let Some((schema, name)) = self.temp {
             let _ = engine.drop_relation(&schema, &name).await;
         }
@@ -149,7 +149,9 @@ fn quote(s: &str) -> String {
 /// model's query into memory and check them there. On a violation the temporary relation is
 /// dropped and the error returned; otherwise the caller writes from `Staged::sql` and then
 /// drops it.
-pub async fn stage_and_check(
+// Warns about constraints weir does not enforce as the model runs (W527), on stderr.
+#[allow(clippy::print_stderr)]
+pub(super) async fn stage_and_check(
     engine: &Engine,
     n: &Node,
     sql: &str,

@@ -164,7 +164,7 @@ pub(super) fn group(tests: Vec<(usize, Recognized)>) -> Vec<Group> {
 
 impl Group {
     /// The batch indexes of the group's tests.
-    pub fn tests(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(super) fn tests(&self) -> impl Iterator<Item = usize> + '_ {
         self.unique
             .iter()
             .map(|(i, _)| *i)
@@ -174,7 +174,7 @@ impl Group {
     /// A `union all` branch giving `weir_test_index, failures, should_warn, should_error` for
     /// each test of the group, from one aggregate over the relation. `rules` are indexed by
     /// batch index. Each test's `limit` caps its count as `limit` caps the rows it counts.
-    pub fn branch_sql(&self, rules: &[TestRule]) -> String {
+    pub(super) fn branch_sql(&self, rules: &[TestRule]) -> String {
         let capped = |i: usize, expr: String| match rules[i].limit {
             Some(n) => format!("least({expr}, {n})"),
             None => expr,

@@ -104,6 +104,8 @@ impl Drop for WarehouseLock {
 /// Takes the lock on the warehouse at `warehouse` (a local directory, created if missing) for
 /// `command`, waiting up to `timeout` for another holder to finish. With a zero timeout a held
 /// lock fails at once; the error names the holder and how to wait instead.
+// Says once on stderr that it waits, and for whom: a wait must not look like a hang.
+#[allow(clippy::print_stderr)]
 pub fn acquire(warehouse: &Path, command: &str, timeout: Duration) -> Result<WarehouseLock> {
     std::fs::create_dir_all(warehouse)
         .map_err(|e| io_error("create the warehouse directory", warehouse, e))?;

@@ -166,7 +166,7 @@ async fn input_sql(
 /// A unit test ready to run on its own (in a worker of the DAG scheduler): its plan and what it
 /// needs from the manifest.
 #[derive(Debug, Clone)]
-pub struct UnitTest {
+pub(super) struct UnitTest {
     pub plan: UnitTestPlan,
     /// The model under test.
     model: Option<Node>,
@@ -177,7 +177,7 @@ pub struct UnitTest {
 }
 
 impl UnitTest {
-    pub fn new(compiled: &Compiled, plan: &UnitTestPlan) -> UnitTest {
+    pub(super) fn new(compiled: &Compiled, plan: &UnitTestPlan) -> UnitTest {
         let model = compiled
             .manifest
             .nodes
@@ -221,7 +221,7 @@ impl UnitTest {
     }
 
     /// Run it against what the warehouse holds now; the result in the executor's shape.
-    pub async fn run(&self, engine: &Engine) -> NodeResult {
+    pub(super) async fn run(&self, engine: &Engine) -> NodeResult {
         let start = Instant::now();
         let (status, message, error) = match run_one(engine, self).await {
             Ok((s, m)) => (s, m, None),
