@@ -65,6 +65,25 @@ fn rewrite_sql_expr(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
     let is_string =
         |x: &E| matches!(x, E::Value(v) if matches!(v.value, Value::SingleQuotedString(_)));
     match e {
+        // `varchar(n)`, `character varying(n)`, `char(n)`: DuckDB ignores the length (and has
+        // no fixed-width strings); DataFusion refuses some of these spellings.
+        E::Cast {
+            kind,
+            expr,
+            data_type:
+                sqlparser::ast::DataType::CharacterVarying(Some(_))
+                | sqlparser::ast::DataType::Character(_)
+                | sqlparser::ast::DataType::Char(_)
+                | sqlparser::ast::DataType::Nvarchar(_),
+            array,
+            format,
+        } => Some(E::Cast {
+            kind: kind.clone(),
+            expr: expr.clone(),
+            data_type: sqlparser::ast::DataType::Varchar(None),
+            array: *array,
+            format: format.clone(),
+        }),
         E::BinaryOp {
             left,
             op: Op::Multiply,
@@ -109,6 +128,24 @@ fn rewrite_sql_expr(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
                     order_by(f)
                 )),
                 ("date", [x]) => parse_expr(&format!("cast({x} as date)")),
+                // DuckDB's names for splitting a string into a list.
+                ("string_split" | "str_split" | "string_to_array", [x, sep]) => {
+                    parse_expr(&format!("string_to_array({x}, {sep})"))
+                        .filter(|_| name != "string_to_array")
+                }
+                // `count(distinct a, b)` (Snowflake, MySQL): distinct combinations of values
+                // that are all non-NULL.
+                ("count", [_, _, ..]) if list.duplicate_treatment.is_some() => {
+                    let all_set = args
+                        .iter()
+                        .map(|a| format!("{a} is not null"))
+                        .collect::<Vec<_>>()
+                        .join(" and ");
+                    parse_expr(&format!(
+                        "count(distinct case when {all_set} then ({}) end)",
+                        args.join(", ")
+                    ))
+                }
                 ("parse_json" | "try_parse_json", [x]) => {
                     parse_expr(&format!("cast({x} as varchar)"))
                 }

@@ -859,3 +859,35 @@ async fn decimal_arithmetic_is_typed_as_duckdb_types_it() {
         ["Decimal128(38, 2)|Float64|Decimal128(38, 3)|7.00|10.500"]
     );
 }
+
+/// Spellings of other warehouses that DataFusion refuses: multi-column `count(distinct ...)`,
+/// string types with a length, DuckDB's `string_split`.
+#[tokio::test]
+async fn warehouse_spellings_of_distinct_counts_string_types_and_splits() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    assert_eq!(
+        q(
+            &e,
+            "select count(distinct a, b) from (values (1, 2), (1, 2), (2, 3), (null, 3)) t(a, b)"
+        )
+        .await,
+        ["2"]
+    );
+    assert_eq!(
+        q(
+            &e,
+            "select cast('abc' as varchar(2)), 12::character varying(256), cast(7 as char(3))"
+        )
+        .await,
+        ["abc|12|7"]
+    );
+    assert_eq!(
+        q(
+            &e,
+            "select string_split('a,b,c', ','), str_split('x y', ' '), split_part('a,b,c', ',', 2)"
+        )
+        .await,
+        ["[a, b, c]|[x, y]|b"]
+    );
+}
