@@ -13,14 +13,13 @@ running time, `--kills` times (each on a fresh copy of the built warehouse). Aft
 import argparse, os, random, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_concurrency import tables  # noqa: E402
+from check_concurrency import build, tables  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(weir, project, *extra):
-    r = subprocess.run([weir, "build", "-q", "--project-dir", project, *extra],
-                       capture_output=True, text=True)
+    r = build(weir, project, *extra)
     if r.returncode != 0:
         sys.exit(f"weir build {' '.join(extra)} failed in {project}:\n{r.stdout}{r.stderr}")
 

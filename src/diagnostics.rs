@@ -287,7 +287,8 @@ fn secrets() -> &'static [String] {
 }
 
 /// `text` with the value of every secret environment variable replaced by `*****`, as dbt
-/// scrubs its logs. Everything weir prints or writes under `target/` goes through it.
+/// scrubs its logs. Rendered diagnostics, progress and log lines, `target.*` and the files written
+/// with `fsio::write_atomic` go through it (the streamed manifest does not).
 pub fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
     let secrets = secrets();
     if !secrets.iter().any(|s| text.contains(s.as_str())) {

@@ -529,22 +529,25 @@ pub(super) fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
         })
         .cloned()
         .collect();
-    // A policy weir cannot read is an error, not a source that always passes.
+    let seconds = |p: &serde_json::Value| -> Option<f64> {
+        let count = p.get("count")?.as_f64()?;
+        let unit = match p.get("period")?.as_str()? {
+            "minute" => 60.0,
+            "hour" => 3600.0,
+            "day" => 86400.0,
+            _ => return None,
+        };
+        Some(count * unit)
+    };
+    // A policy weir cannot read is an error, not a source that always passes: a set `count`
+    // needs a number and a period `seconds` knows.
     for s in &sources {
         let Some(policy) = &s.freshness else { continue };
         for key in ["warn_after", "error_after"] {
             let Some(p) = policy.get(key).filter(|p| !p.is_null()) else {
                 continue;
             };
-            let count_ok = p
-                .get("count")
-                .is_none_or(|c| c.is_null() || c.as_f64().is_some());
-            let period = p.get("period").and_then(|v| v.as_str());
-            let period_ok = match p.get("count") {
-                Some(c) if !c.is_null() => matches!(period, Some("minute" | "hour" | "day")),
-                _ => true,
-            };
-            if !count_ok || !period_ok {
+            if p.get("count").is_some_and(|c| !c.is_null()) && seconds(p).is_none() {
                 return Err(Diagnostic::error(
                     Code::E103,
                     format!(
@@ -562,16 +565,6 @@ pub(super) fn cmd_freshness(args: &FreshnessArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| Diagnostic::internal(e.to_string()))?;
-    let seconds = |p: &serde_json::Value| -> Option<f64> {
-        let count = p.get("count")?.as_f64()?;
-        let unit = match p.get("period")?.as_str()? {
-            "minute" => 60.0,
-            "hour" => 3600.0,
-            "day" => 86400.0,
-            _ => return None,
-        };
-        Some(count * unit)
-    };
     let results = runtime.block_on(async {
         let engine = super::open_engine(&project).await?;
         let mut out = Vec::new();

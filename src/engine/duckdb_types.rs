@@ -23,7 +23,6 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
-use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
@@ -159,77 +158,80 @@ fn rewrite(e: Expr, schema: &DFSchema, rule: DuckDbDecimals) -> Result<Transform
                 Box::new(cast(*right, DataType::Float64)),
             ))))
         }
-        Expr::BinaryExpr(BinaryExpr { left, op, right })
+        Expr::BinaryExpr(b)
             if !rule.before_coercion
-                && matches!(op, Operator::Multiply | Operator::Plus | Operator::Minus) =>
+                && matches!(b.op, Operator::Multiply | Operator::Plus | Operator::Minus) =>
         {
-            let (Some((p1, s1)), Some((p2, s2))) =
-                (decimal_view(&left, schema), decimal_view(&right, schema))
-            else {
-                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
-                    left,
-                    op,
-                    right,
-                })));
-            };
-            if !is_decimal(&left, schema) && !is_decimal(&right, schema) {
-                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
-                    left,
-                    op,
-                    right,
-                })));
-            }
-            let (p, s) = if op == Operator::Multiply {
-                (u16::from(p1) + u16::from(p2), i16::from(s1) + i16::from(s2))
-            } else {
-                let s = s1.max(s2);
-                let int_digits = (i16::from(p1) - i16::from(s1)).max(i16::from(p2) - i16::from(s2));
-                ((int_digits + i16::from(s) + 1).max(1) as u16, i16::from(s))
-            };
-            let (p, s) = (p.min(38) as u8, s.clamp(0, 38) as i8);
-            let expr = Expr::BinaryExpr(BinaryExpr { left, op, right });
-            match expr.get_type(schema)? {
-                DataType::Decimal128(dp, ds) if (dp, ds) != (p, s) && s <= p as i8 => {
+            let target = arithmetic_type(&b, schema);
+            let expr = Expr::BinaryExpr(b);
+            match (target, expr.get_type(schema)?) {
+                (Some((p, s)), DataType::Decimal128(dp, ds)) if (dp, ds) != (p, s) => {
                     Ok(Transformed::yes(cast(expr, DataType::Decimal128(p, s))))
                 }
                 _ => Ok(Transformed::no(expr)),
             }
         }
-        Expr::AggregateFunction(mut agg) if agg.params.args.len() == 1 => {
+        Expr::AggregateFunction(mut agg) => {
             let name = agg.func.name().to_ascii_lowercase();
-            let arg_type = agg.params.args[0].get_type(schema)?;
-            let Some(new_type) = aggregate_input(&name, &arg_type, rule) else {
-                return Ok(Transformed::no(Expr::AggregateFunction(agg)));
-            };
-            let arg = agg.params.args.remove(0);
-            agg.params.args.push(cast(arg, new_type));
-            Ok(Transformed::yes(Expr::AggregateFunction(
-                AggregateFunction {
-                    func: agg.func,
-                    params: agg.params,
-                },
-            )))
+            let changed = retype_input(&name, &mut agg.params.args, schema, rule)?;
+            Ok(Transformed::new_transformed(
+                Expr::AggregateFunction(agg),
+                changed,
+            ))
         }
-        Expr::WindowFunction(mut w) if w.params.args.len() == 1 => {
-            let WindowFunctionDefinition::AggregateUDF(f) = &w.fun else {
-                return Ok(Transformed::no(Expr::WindowFunction(w)));
+        Expr::WindowFunction(mut w) => {
+            let changed = match &w.fun {
+                WindowFunctionDefinition::AggregateUDF(f) => {
+                    let name = f.name().to_ascii_lowercase();
+                    retype_input(&name, &mut w.params.args, schema, rule)?
+                }
+                WindowFunctionDefinition::WindowUDF(_) => false,
             };
-            let name = f.name().to_ascii_lowercase();
-            let arg_type = w.params.args[0].get_type(schema)?;
-            let Some(new_type) = aggregate_input(&name, &arg_type, rule) else {
-                return Ok(Transformed::no(Expr::WindowFunction(w)));
-            };
-            let arg = w.params.args.remove(0);
-            w.params.args.push(cast(arg, new_type));
-            Ok(Transformed::yes(Expr::WindowFunction(Box::new(
-                WindowFunction {
-                    fun: w.fun.clone(),
-                    params: w.params.clone(),
-                },
-            ))))
+            Ok(Transformed::new_transformed(
+                Expr::WindowFunction(w),
+                changed,
+            ))
         }
         other => Ok(Transformed::no(other)),
     }
+}
+
+/// DuckDB's type for decimal `+`, `-` or `*` (see the module's table); `None` unless one operand
+/// is a decimal and the other a decimal or an integer.
+fn arithmetic_type(b: &BinaryExpr, schema: &DFSchema) -> Option<(u8, i8)> {
+    let (p1, s1) = decimal_view(&b.left, schema)?;
+    let (p2, s2) = decimal_view(&b.right, schema)?;
+    if !is_decimal(&b.left, schema) && !is_decimal(&b.right, schema) {
+        return None;
+    }
+    let (p, s) = if b.op == Operator::Multiply {
+        (u16::from(p1) + u16::from(p2), i16::from(s1) + i16::from(s2))
+    } else {
+        let s = s1.max(s2);
+        let int_digits = (i16::from(p1) - i16::from(s1)).max(i16::from(p2) - i16::from(s2));
+        ((int_digits + i16::from(s) + 1).max(1) as u16, i16::from(s))
+    };
+    let (p, s) = (p.min(38) as u8, s.clamp(0, 38) as i8);
+    (s <= p as i8).then_some((p, s))
+}
+
+/// Casts the one decimal input of `avg`/`sum` (an aggregate or a window function) to the type
+/// [`aggregate_input`] gives; whether it did.
+fn retype_input(
+    name: &str,
+    args: &mut [Expr],
+    schema: &DFSchema,
+    rule: DuckDbDecimals,
+) -> Result<bool> {
+    let [arg] = args else {
+        return Ok(false);
+    };
+    let Some(new_type) = aggregate_input(name, &arg.get_type(schema)?, rule) else {
+        return Ok(false);
+    };
+    let old = std::mem::replace(arg, Expr::Literal(ScalarValue::Null, None));
+    *arg = cast(old, new_type);
+    Ok(true)
 }
 
 /// The type an aggregate's decimal input is cast to: `avg` over doubles, `sum` over

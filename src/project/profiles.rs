@@ -211,13 +211,13 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
     } else {
         req.project_dir.join(warehouse_raw).display().to_string()
     };
-    let profile_limit = match output.get("memory_limit") {
-        Some(v) => Some(
-            memory_limit_value(v)
-                .map_err(|e| bad_field(&target_name, &shown, &text, "memory_limit", v, &e))?,
-        ),
-        None => None,
-    };
+    let profile_limit =
+        match output.get("memory_limit") {
+            Some(v) => Some(memory_limit_value(v).map_err(|e| {
+                bad_memory_field((&target_name, &shown, &text), "memory_limit", v, &e)
+            })?),
+            None => None,
+        };
     let memory_limit = req
         .memory_limit
         .or(profile_limit)
@@ -319,27 +319,40 @@ fn memory_limit_value(v: &Json) -> std::result::Result<MemoryLimit, String> {
     }
 }
 
-/// E114: a memory or spill setting of the output that cannot be used, at its line.
+/// A field of the output that cannot be used (`code`: E113 for dbt's own fields, E114 for the
+/// memory and spill settings), at its line in profiles.yml.
 fn bad_field(
-    target_name: &str,
-    shown: &str,
-    text: &Arc<str>,
+    code: Code,
+    (target_name, shown, text): (&str, &str, &Arc<str>),
     key: &str,
     v: &Json,
     why: &str,
+    help: String,
 ) -> crate::diagnostics::Error {
     let d = Diagnostic::error(
-        Code::E114,
+        code,
         format!("`{key}: {v}` in output '{target_name}' is not valid: {why}"),
     )
-    .help(format!(
-        "in {shown}, write for example `memory_limit: 4GB`, `memory_limit: 60%` (of the machine's memory) or `temp_directory: target/tmp`"
-    ));
+    .help(help);
     match key_location(shown, text, key) {
         Some(l) => d.at(l),
         None => d.note(format!("in {shown}")),
     }
     .into()
+}
+
+/// E114, with the examples that fit every memory and spill setting.
+fn bad_memory_field(
+    output: (&str, &str, &Arc<str>),
+    key: &str,
+    v: &Json,
+    why: &str,
+) -> crate::diagnostics::Error {
+    let help = format!(
+        "in {}, write for example `memory_limit: 4GB`, `memory_limit: 60%` (of the machine's memory) or `temp_directory: target/tmp`",
+        output.1
+    );
+    bad_field(Code::E114, output, key, v, why, help)
 }
 
 /// The fields weir reads from an output have the shape dbt's credentials contract gives them;
@@ -350,27 +363,22 @@ fn validate_output(
     shown: &str,
     text: &Arc<str>,
 ) -> Result<()> {
+    let at = (target_name, shown, text);
     let bad = |key: &str, v: &Json, expected: &str| {
-        let loc = key_location(shown, text, key);
-        let d = Diagnostic::error(
+        let why = format!("{key} must be {expected}");
+        bad_field(
             Code::E113,
-            format!(
-                "`{key}: {v}` in output '{target_name}' is not valid: {key} must be {expected}"
-            ),
+            at,
+            key,
+            v,
+            &why,
+            format!("set `{key}` to {expected} in {shown}"),
         )
-        .help(format!("set `{key}` to {expected} in {shown}"));
-        match loc {
-            Some(l) => d.at(l),
-            None => d.note(format!("in {shown}")),
-        }
-        .into()
     };
     if let Some(v) = output.get("temp_directory") {
         if !v.is_string() {
-            return Err(bad_field(
-                target_name,
-                shown,
-                text,
+            return Err(bad_memory_field(
+                at,
                 "temp_directory",
                 v,
                 "temp_directory must be a string (a path, relative to the project directory)",

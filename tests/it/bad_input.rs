@@ -362,19 +362,6 @@ fn load_cases() -> Vec<Case> {
     cases
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
-}
-
 /// Every file of a tree, relative path -> (size, contents if under `_delta_log`).
 fn tree(root: &Path) -> Warehouse {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (u64, Option<Vec<u8>>)>) {
@@ -515,7 +502,7 @@ struct Outcome {
 
 fn run_case(case: &Case, dir: &Path, built: &Path, warehouse_before: &Warehouse) -> Outcome {
     let project = dir.join("project");
-    copy_dir(built, &project);
+    crate::common::copy_tree(built, &project);
     for (path, op) in &case.files {
         let p = project.join(path);
         match op {
@@ -641,7 +628,7 @@ fn bad_input_corpus() {
         .expect("tempdir");
     // The base, built once: every case starts from a warehouse with the seed and both models.
     let built = root.path().join("built");
-    copy_dir(&corpus_dir().join("base"), &built);
+    crate::common::copy_tree(&corpus_dir().join("base"), &built);
     for cmd in ["seed", "run"] {
         let args = [
             cmd.to_string(),

@@ -18,6 +18,20 @@ pub fn copy_project(src: &Path) -> tempfile::TempDir {
     dir
 }
 
+/// Copy a tree as it is (fixtures, and projects already built).
+pub fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
 fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for entry in std::fs::read_dir(src).unwrap() {
@@ -99,7 +113,8 @@ pub fn normalize_sql(sql: &str, dbt_database: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+/// Every file below `dir`, sorted.
+pub fn all_files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -107,11 +122,17 @@ pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
+            } else {
                 out.push(p);
             }
         }
     }
     out.sort();
+    out
+}
+
+pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = all_files_under(dir);
+    out.retain(|p| p.extension().is_some_and(|x| x == ext));
     out
 }

@@ -20,19 +20,6 @@ fn fixture(case: &str) -> PathBuf {
         .join(case)
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
-}
-
 /// Run `weir compile` on a copy of the fixture and snapshot exit code and stderr.
 fn check(case: &str) {
     let tmp = tempfile::Builder::new()
@@ -40,7 +27,7 @@ fn check(case: &str) {
         .tempdir()
         .expect("tempdir");
     let project = tmp.path().join("project");
-    copy_dir(&fixture(case), &project);
+    crate::common::copy_tree(&fixture(case), &project);
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
     cmd.arg("compile").arg("--project-dir").arg(&project);

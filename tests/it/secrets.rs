@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{count, weir_env};
+use crate::common::{all_files_under, count, weir_env};
 
 const SECRET: &str = "s3cr3t-Zq81x-token";
 const ENV: &[(&str, &str)] = &[("DBT_ENV_SECRET_TOKEN", SECRET)];
@@ -16,22 +16,14 @@ fn write(dir: &Path, path: &str, text: &str) {
 
 /// Every file under `dir` (recursively) that holds the secret's bytes.
 fn files_with_secret(dir: &Path) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let bytes = std::fs::read(&p).unwrap();
-                if bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
-                    hits.push(p.display().to_string());
-                }
-            }
-        }
-    }
-    hits
+    all_files_under(dir)
+        .into_iter()
+        .filter(|p| {
+            let bytes = std::fs::read(p).unwrap();
+            bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes())
+        })
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 fn project(hook: &str, warehouse: &str) -> tempfile::TempDir {

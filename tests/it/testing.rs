@@ -22,19 +22,6 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// The `N of M <STATUS> ...` lines of a run, as `(status, rest)`.
 fn node_lines(stdout: &str) -> Vec<String> {
     stdout
@@ -330,7 +317,7 @@ fn every_kind_of_test_fails_with_the_right_report() {
     assert!(dict.contains("21"), "{dict}");
 
     // Keep the build's artifacts (the next command rewrites target/run_results.json).
-    copy_dir(&dir.join("target"), &dir.join("state"));
+    crate::common::copy_tree(&dir.join("target"), &dir.join("state"));
 
     // A warn-severity test alone: WARN and exit 0.
     let warn = weir(&["test", "--project-dir", d, "-s", "team_is_red"], dir);
@@ -672,7 +659,7 @@ sources:
     );
 
     // Keep this run's artifacts, load newer data into loads_a only, check again.
-    copy_dir(&d.join("target"), &d.join("state"));
+    crate::common::copy_tree(&d.join("target"), &d.join("state"));
     write(
         d,
         "seeds/loads_a.csv",
@@ -767,7 +754,7 @@ fn jaffle_like_bad_seed_fails_the_right_tests_then_reruns_them() {
     assert!(status.contains("misplaced"), "{status}");
 
     // Fix the data, then rerun what failed and only that.
-    copy_dir(&dir.join("target"), &dir.join("state"));
+    crate::common::copy_tree(&dir.join("target"), &dir.join("state"));
     std::fs::write(dir.join("seeds/raw_members.csv"), members).unwrap();
     std::fs::write(dir.join("seeds/raw_loans.csv"), loans).unwrap();
     assert_eq!(weir(&["seed", "--project-dir", d], dir).code, 0);
