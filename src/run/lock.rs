@@ -136,7 +136,15 @@ pub fn acquire(warehouse: &Path, command: &str, timeout: Duration) -> Result<War
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(io_error("lock", &path, err));
         }
-        let holder = read_holder(&mut file);
+        // The holder writes its name just after it takes the lock: give it a moment.
+        let mut holder = read_holder(&mut file);
+        for _ in 0..50 {
+            if holder.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            holder = read_holder(&mut file);
+        }
         let who = holder
             .as_ref()
             .map_or_else(|| "another weir command".to_string(), Holder::describe);
