@@ -65,6 +65,62 @@ fn rewrite_sql_expr(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
     let is_string =
         |x: &E| matches!(x, E::Value(v) if matches!(v.value, Value::SingleQuotedString(_)));
     match e {
+        // `interval '1 quarter'` (DuckDB, PostgreSQL): three months.
+        E::Interval(iv) => {
+            let E::Value(v) = &*iv.value else {
+                return None;
+            };
+            let Value::SingleQuotedString(text) = &v.value else {
+                return None;
+            };
+            let (n, unit) = text.trim().split_once(char::is_whitespace)?;
+            let n: i64 = n.parse().ok()?;
+            matches!(unit.trim().to_lowercase().as_str(), "quarter" | "quarters")
+                .then(|| parse_expr(&format!("interval '{} months'", n * 3)))
+                .flatten()
+        }
+        // `x AT TIME ZONE 'a' AT TIME ZONE 'b'` (PostgreSQL, DuckDB): the outer one turns an
+        // instant into the wall-clock time in 'b', a timestamp without zone; DataFusion would
+        // keep the instant.
+        E::AtTimeZone { timestamp, .. }
+            if matches!(&**timestamp, E::AtTimeZone { .. })
+                || matches!(&**timestamp, E::Nested(inner) if matches!(**inner, E::AtTimeZone { .. })) =>
+        {
+            parse_expr(&format!("to_local_time({e})"))
+        }
+        // `cast('1997-09-29 06:14:00-07:53' as timestamp)`: DuckDB drops the offset and keeps
+        // the wall-clock time; DataFusion would convert to UTC.
+        E::Cast {
+            kind,
+            expr,
+            data_type:
+                data_type @ (sqlparser::ast::DataType::Timestamp(
+                    _,
+                    sqlparser::ast::TimezoneInfo::None
+                    | sqlparser::ast::TimezoneInfo::WithoutTimeZone,
+                )
+                | sqlparser::ast::DataType::Datetime(_)),
+            array,
+            format,
+        } => {
+            let E::Value(v) = &**expr else { return None };
+            let Value::SingleQuotedString(text) = &v.value else {
+                return None;
+            };
+            let wall = strip_utc_offset(text)?;
+            Some(E::Cast {
+                kind: kind.clone(),
+                expr: Box::new(E::Value(Value::SingleQuotedString(wall.to_string()).into())),
+                data_type: data_type.clone(),
+                array: *array,
+                format: format.clone(),
+            })
+        }
+        // `extract(isodow from x)`: DuckDB's part names and numbering.
+        E::Extract { field, expr, .. } => {
+            let part = field.to_string().to_lowercase();
+            duckdb_date_part(&part, &expr.to_string())
+        }
         // `varchar(n)`, `character varying(n)`, `char(n)`: DuckDB ignores the length (and has
         // no fixed-width strings); DataFusion refuses some of these spellings.
         E::Cast {
@@ -179,11 +235,71 @@ fn rewrite_sql_expr(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
                         "({x} + weir_interval_mul({n}, interval '1 {part}'))"
                     ))
                 }
+                // DuckDB's date part functions (each a BIGINT there) and names.
+                ("monthname", [x]) => parse_expr(&format!("to_char({x}, '%B')")),
+                ("dayname", [x]) => parse_expr(&format!("to_char({x}, '%A')")),
+                ("strftime", [x, fmt]) => parse_expr(&format!("to_char({x}, {fmt})")),
+                (
+                    "year" | "month" | "day" | "dayofmonth" | "quarter" | "hour" | "minute"
+                    | "dayofyear" | "dayofweek" | "week" | "weekofyear" | "isodow" | "epoch",
+                    [x],
+                ) => {
+                    let part = match name.as_str() {
+                        "dayofmonth" => "day",
+                        "dayofyear" => "doy",
+                        "dayofweek" => "dow",
+                        "weekofyear" => "week",
+                        other => other,
+                    };
+                    let expr = match part {
+                        "isodow" => return duckdb_date_part("isodow", x),
+                        "epoch" => return parse_expr(&format!("date_part('epoch', {x})")),
+                        _ => format!("date_part('{part}', {x})"),
+                    };
+                    parse_expr(&format!("cast({expr} as bigint)"))
+                }
+                ("date_part" | "datepart", [part, x]) => {
+                    let part = part.strip_prefix('\'')?.strip_suffix('\'')?.to_lowercase();
+                    duckdb_date_part(&part, x)
+                }
+                ("regexp_matches", [s, p]) => parse_expr(&format!("regexp_like({s}, {p})")),
+                ("regexp_matches", [s, p, flags]) => {
+                    parse_expr(&format!("regexp_like({s}, {p}, {flags})"))
+                }
                 _ => None,
             }
         }
         _ => None,
     }
+}
+
+/// `1997-09-29 06:14:00-07:53` → `1997-09-29 06:14:00`: the text before a trailing UTC offset
+/// (`+HH`, `-HH:MM`, `+HHMM`, `Z`) that follows a time of day.
+fn strip_utc_offset(text: &str) -> Option<&str> {
+    let t = text.trim_end();
+    if let Some(rest) = t.strip_suffix('Z').or_else(|| t.strip_suffix(" UTC")) {
+        return rest.contains(':').then_some(rest.trim_end());
+    }
+    let at = t.rfind(['+', '-'])?;
+    let (time, offset) = t.split_at(at);
+    let digits: String = offset[1..].chars().filter(|c| *c != ':').collect();
+    let is_offset = matches!(digits.len(), 2 | 4) && digits.chars().all(|c| c.is_ascii_digit());
+    // A date's own dashes come before any ':' of the time.
+    (is_offset && time.contains(':')).then_some(time.trim_end())
+}
+
+/// `date_part(part, x)` with DuckDB's part names (`dayofyear`, `dayofweek`, `weekday`,
+/// `dayofmonth`) and numbering (`isodow` is Monday 1 .. Sunday 7; DataFusion counts from 0),
+/// as a BIGINT like DuckDB's. `None` for parts DataFusion reads as DuckDB does.
+fn duckdb_date_part(part: &str, x: &str) -> Option<sqlparser::ast::Expr> {
+    let expr = match part {
+        "dayofyear" => format!("date_part('doy', {x})"),
+        "dayofweek" | "weekday" => format!("date_part('dow', {x})"),
+        "dayofmonth" => format!("date_part('day', {x})"),
+        "isodow" => format!("((date_part('dow', {x}) + 6) % 7 + 1)"),
+        _ => return None,
+    };
+    parse_expr(&format!("cast({expr} as bigint)"))
 }
 
 fn distinct(list: &sqlparser::ast::FunctionArgumentList) -> &'static str {
@@ -331,12 +447,18 @@ fn rewrite_expr(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                     IntervalMul::udf().call(vec![(**n).clone(), (**iv).clone()]),
                 ));
             }
+            let is_date = |t: &DataType| matches!(t, DataType::Date32 | DataType::Date64);
+            // `date ± interval` is a timestamp in DuckDB (and PostgreSQL); DataFusion would keep
+            // a date and drop the hours of `interval '1 hour'`.
             if matches!(op, Operator::Plus | Operator::Minus)
-                && (is_string(&lt) && is_interval(&rt) || is_interval(&lt) && is_string(&rt))
+                && (is_string(&lt) && is_interval(&rt)
+                    || is_interval(&lt) && is_string(&rt)
+                    || is_date(&lt) && is_interval(&rt)
+                    || is_interval(&lt) && is_date(&rt))
             {
                 let ts =
                     DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None);
-                let (l, r) = if is_string(&lt) {
+                let (l, r) = if !is_interval(&lt) {
                     (cast((**left).clone(), ts), (**right).clone())
                 } else {
                     ((**left).clone(), cast((**right).clone(), ts))

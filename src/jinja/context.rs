@@ -16,7 +16,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::project::config::Config;
 
 /// Adapter prefixes tried by `adapter.dispatch`, most specific first.
-pub const DISPATCH_PREFIXES: &[&str] = &["datafusion", "postgres", "default"];
+pub const DISPATCH_PREFIXES: &[&str] = &["datafusion", "duckdb", "default"];
 /// The package that holds weir's built-in macros (dbt's internal macros live there too).
 pub const INTERNAL_PACKAGE: &str = "dbt";
 

@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod objects;
+pub mod pydatetime;
 pub mod rewrite;
 
 use std::collections::HashMap;
@@ -214,7 +215,7 @@ impl Jinja {
         );
         globals.insert(
             "run_started_at".into(),
-            Value::from_object(objects::DateTime(inputs.run_started_at, false)),
+            pydatetime::DateTime::utc(inputs.run_started_at),
         );
         globals.insert("dbt_version".into(), Value::from("1.8.0"));
         globals.insert(
@@ -237,8 +238,9 @@ impl Jinja {
             Value::from_iter([
                 (
                     "datetime",
-                    Value::from_object(objects::DatetimeModule::Module),
+                    Value::from_object(pydatetime::DatetimeModule::Module),
                 ),
+                ("pytz", Value::from_object(pydatetime::PytzModule)),
                 ("re", Value::from_object(objects::ReModule)),
             ]),
         );
@@ -570,6 +572,7 @@ fn add_functions(env: &mut Environment<'static>) {
     env.add_function("return", context::return_fn);
     env.add_function("__weir_list", objects::new_list);
     env.add_function("__weir_dict", objects::new_dict);
+    env.add_function("__weir_arith", pydatetime::arith);
     env.add_function(
         "fromjson",
         |s: String, default: Option<Value>| -> Result<Value, minijinja::Error> {

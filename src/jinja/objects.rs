@@ -1,5 +1,5 @@
 //! Values dbt's Jinja context hands to templates: relations, mutable lists and dicts,
-//! `modules.datetime` / `modules.re`, and agate-like empty tables.
+//! `modules.re`, and agate-like empty tables.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -98,9 +98,24 @@ impl fmt::Display for Relation {
     }
 }
 
+/// The keys of dbt's `BaseRelation.to_dict()`: a relation is a mapping, and packages test it
+/// that way (`obj is mapping and obj.get('metadata')['type'].endswith('Relation')`).
+const RELATION_KEYS: &[&str] = &[
+    "path",
+    "type",
+    "quote_policy",
+    "include_policy",
+    "quote_character",
+    "metadata",
+];
+
 impl Object for Relation {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
+        ObjectRepr::Map
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(RELATION_KEYS)
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
@@ -120,16 +135,36 @@ impl Object for Relation {
                 ("schema", self.part("schema")),
                 ("identifier", self.part("identifier")),
             ]),
+            "quote_policy" => Value::from_iter([
+                ("database", self.quoting.database),
+                ("schema", self.quoting.schema),
+                ("identifier", self.quoting.identifier),
+            ]),
+            "include_policy" => Value::from_iter([
+                ("database", self.include[0]),
+                ("schema", self.include[1]),
+                ("identifier", self.include[2]),
+            ]),
+            "quote_character" => Value::from("\""),
+            "metadata" => Value::from_iter([("type", "DataFusionRelation")]),
             _ => return None,
         })
     }
 
     fn call_method(
         self: &Arc<Self>,
-        _state: &State,
+        state: &State,
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
+        if matches!(method, "get" | "items" | "keys" | "values") {
+            return minijinja_contrib::pycompat::unknown_method_callback(
+                state,
+                &Value::from_dyn_object(self.clone()),
+                method,
+                args,
+            );
+        }
         let (_, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
         let mut r = (**self).clone();
         match method {
@@ -410,213 +445,6 @@ pub fn new_dict(items: Option<Value>) -> Result<Value, Error> {
         }
     }
     Ok(Value::from_object(MutableDict(Mutex::new(map))))
-}
-
-/// Python's `ValueError` for `datetime.replace()` with a value outside its field's range.
-fn out_of_range(field: &str) -> Error {
-    Error::new(
-        ErrorKind::InvalidOperation,
-        format!("datetime.replace: {field} is out of range"),
-    )
-}
-
-/// Python's `datetime` values: `strftime`, `isoformat`, parts; rendered as `str(datetime)`.
-#[derive(Debug, Clone)]
-pub struct DateTime(pub chrono::NaiveDateTime, pub bool /* date only */);
-
-impl Object for DateTime {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
-    }
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        use chrono::{Datelike, Timelike};
-        let d = &self.0;
-        Some(Value::from(match key.as_str()? {
-            "year" => d.year() as i64,
-            "month" => d.month() as i64,
-            "day" => d.day() as i64,
-            "hour" => d.hour() as i64,
-            "minute" => d.minute() as i64,
-            "second" => d.second() as i64,
-            "microsecond" => (d.nanosecond() / 1000) as i64,
-            _ => return None,
-        }))
-    }
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &State,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        match method {
-            "strftime" => {
-                let (fmt,): (String,) = minijinja::value::from_args(args)?;
-                // chrono panics when it displays a format with an unknown directive; check
-                // first and say which format is wrong.
-                let items: Vec<_> = chrono::format::StrftimeItems::new(&fmt).collect();
-                if items.contains(&chrono::format::Item::Error) {
-                    return Err(Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!("strftime: '{fmt}' is not a valid format (unknown % directive)"),
-                    ));
-                }
-                Ok(Value::from(
-                    self.0.format_with_items(items.into_iter()).to_string(),
-                ))
-            }
-            "isoformat" => Ok(Value::from(if self.1 {
-                self.0.format("%Y-%m-%d").to_string()
-            } else {
-                self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-            })),
-            "date" => Ok(Value::from_object(DateTime(self.0.date().into(), true))),
-            "timestamp" => Ok(Value::from(self.0.and_utc().timestamp() as f64)),
-            "replace" => {
-                use chrono::{Datelike, Timelike};
-                let (_, kw): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
-                let mut d = self.0;
-                if let Some(v) = kw.get::<Option<i32>>("year")? {
-                    d = d.with_year(v).ok_or_else(|| out_of_range("year"))?;
-                }
-                if let Some(v) = kw.get::<Option<u32>>("month")? {
-                    d = d.with_month(v).ok_or_else(|| out_of_range("month"))?;
-                }
-                if let Some(v) = kw.get::<Option<u32>>("day")? {
-                    d = d.with_day(v).ok_or_else(|| out_of_range("day"))?;
-                }
-                if let Some(v) = kw.get::<Option<u32>>("hour")? {
-                    d = d.with_hour(v).ok_or_else(|| out_of_range("hour"))?;
-                }
-                if let Some(v) = kw.get::<Option<u32>>("minute")? {
-                    d = d.with_minute(v).ok_or_else(|| out_of_range("minute"))?;
-                }
-                if let Some(v) = kw.get::<Option<u32>>("second")? {
-                    d = d.with_second(v).ok_or_else(|| out_of_range("second"))?;
-                }
-                if let Some(v) = kw.get::<Option<u32>>("microsecond")? {
-                    d = Some(v)
-                        .filter(|v| *v < 1_000_000)
-                        .and_then(|v| d.with_nanosecond(v * 1000))
-                        .ok_or_else(|| out_of_range("microsecond"))?;
-                }
-                Ok(Value::from_object(DateTime(d, self.1)))
-            }
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("datetime has no method '{method}'"),
-            )),
-        }
-    }
-    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.1 {
-            write!(f, "{}", self.0.format("%Y-%m-%d"))
-        } else if self.0.and_utc().timestamp_subsec_micros() == 0 {
-            write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S"))
-        } else {
-            write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f"))
-        }
-    }
-}
-
-/// `modules.datetime`: the module, and its `datetime`, `date` and `timedelta` members.
-#[derive(Debug)]
-pub enum DatetimeModule {
-    Module,
-    DateTimeClass,
-    DateClass,
-}
-
-impl Object for DatetimeModule {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        match (&**self, key.as_str()?) {
-            (DatetimeModule::Module, "datetime") => {
-                Some(Value::from_object(DatetimeModule::DateTimeClass))
-            }
-            (DatetimeModule::Module, "date") => Some(Value::from_object(DatetimeModule::DateClass)),
-            (DatetimeModule::Module, "timedelta") => Some(Value::from_function(timedelta)),
-            _ => None,
-        }
-    }
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &State,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        let now = chrono::Local::now().naive_local();
-        let utc = chrono::Utc::now().naive_utc();
-        let date_only = matches!(**self, DatetimeModule::DateClass);
-        let parsed = |s: &str, fmt: Option<&str>| -> Result<Value, Error> {
-            let dt = match fmt {
-                Some(f) => chrono::NaiveDateTime::parse_from_str(s, f)
-                    .or_else(|_| chrono::NaiveDate::parse_from_str(s, f).map(|d| d.into())),
-                None => s
-                    .parse::<chrono::NaiveDateTime>()
-                    .or_else(|_| s.parse::<chrono::NaiveDate>().map(|d| d.into())),
-            }
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("cannot parse '{s}' as a date: {e}"),
-                )
-            })?;
-            Ok(Value::from_object(DateTime(dt, date_only)))
-        };
-        match method {
-            "now" | "today" => Ok(Value::from_object(DateTime(
-                if date_only { now.date().into() } else { now },
-                date_only,
-            ))),
-            "utcnow" => Ok(Value::from_object(DateTime(utc, false))),
-            "strptime" => {
-                let (s, f): (String, String) = minijinja::value::from_args(args)?;
-                parsed(&s, Some(&f))
-            }
-            "fromisoformat" => {
-                let (s,): (String,) = minijinja::value::from_args(args)?;
-                parsed(&s.replace('T', " ").replace(' ', "T"), None)
-            }
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("datetime has no function '{method}'"),
-            )),
-        }
-    }
-    fn call(self: &Arc<Self>, _state: &State, args: &[Value]) -> Result<Value, Error> {
-        let (parts,): (Vec<u32>,) = (args
-            .iter()
-            .map(|v| v.as_i64().unwrap_or(0) as u32)
-            .collect(),);
-        let get = |i: usize, d: u32| parts.get(i).copied().unwrap_or(d);
-        let date = chrono::NaiveDate::from_ymd_opt(get(0, 1970) as i32, get(1, 1), get(2, 1))
-            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "invalid date"))?;
-        let dt = date
-            .and_hms_opt(get(3, 0), get(4, 0), get(5, 0))
-            .unwrap_or_default();
-        Ok(Value::from_object(DateTime(
-            dt,
-            matches!(**self, DatetimeModule::DateClass),
-        )))
-    }
-}
-
-fn timedelta(kwargs: Kwargs) -> Result<Value, Error> {
-    let mut secs = 0f64;
-    for (k, mult) in [
-        ("weeks", 604800.0),
-        ("days", 86400.0),
-        ("hours", 3600.0),
-        ("minutes", 60.0),
-        ("seconds", 1.0),
-    ] {
-        if let Some(v) = kwargs.get::<Option<f64>>(k)? {
-            secs += v * mult;
-        }
-    }
-    Ok(Value::from_iter([
-        ("total_seconds", Value::from(secs)),
-        ("days", Value::from((secs / 86400.0).floor() as i64)),
-    ]))
 }
 
 /// `modules.re`: Python's `re` on the regex crate (same syntax for what dbt projects use).

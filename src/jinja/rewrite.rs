@@ -7,6 +7,9 @@
 //! - `{% materialization name, adapter='x' %}` becomes macro `materialization_name_x`.
 //! - `{% set x = [] %}` / `{% set x = {} %}` build mutable containers so `.append()` and
 //!   `.update()` work as in Python.
+//! - In a template that touches dates (`datetime`, `timedelta`, `run_started_at`, `pytz`), each
+//!   `a + b` / `a - b` becomes `__weir_arith(a, '+', b)`: minijinja has no operators for
+//!   objects, and Python's date arithmetic needs them.
 
 use std::sync::OnceLock;
 
@@ -156,6 +159,22 @@ pub fn macro_file(text: &str) -> Rewritten {
         }
     }
     repl.extend(mutable_literals(text));
+    let (new, map) = apply(text, repl.clone());
+    // Date arithmetic is found on the rewritten text (dbt's block tags are not minijinja's),
+    // then placed in the user's text; it never overlaps the edits above.
+    let arith = arithmetic(&new);
+    if arith.is_empty() {
+        return Rewritten {
+            text: new,
+            map,
+            macros,
+        };
+    }
+    repl.extend(
+        arith
+            .into_iter()
+            .map(|(s, e, t)| (map.to_original(s), map.to_original(e), t)),
+    );
     let (text, map) = apply(text, repl);
     Rewritten { text, map, macros }
 }
@@ -191,12 +210,25 @@ pub fn macro_block(text: &str, m: &FoundMacro) -> (String, OffsetMap) {
 
 /// Rewrite a model, test, analysis or hook template.
 pub fn node_template(text: &str) -> Option<(String, OffsetMap)> {
-    let repl = mutable_literals(text);
+    let mut repl = mutable_literals(text);
+    repl.extend(arithmetic(text));
     if repl.is_empty() {
         None
     } else {
         Some(apply(text, repl))
     }
+}
+
+/// Rewrite a standalone expression (a test argument, a config value): date arithmetic only.
+pub fn expression(expr: &str) -> Option<String> {
+    const OPEN: &str = "{{ ";
+    let wrapped = format!("{OPEN}{expr} }}}}");
+    let repl = arithmetic(&wrapped);
+    if repl.is_empty() {
+        return None;
+    }
+    let (text, _) = apply(&wrapped, repl);
+    Some(text[OPEN.len()..text.len() - 3].to_string())
 }
 
 /// `{% set x = [] %}` and `{% set x = {} %}` (also with initial items) become mutable.
@@ -226,6 +258,199 @@ fn mutable_literals(text: &str) -> Vec<(usize, usize, String)> {
         repl.push((close + 1, close + 1, ")".to_string()));
     }
     repl
+}
+
+/// Words that mark a template as one that may do date arithmetic.
+const DATE_WORDS: [&str; 4] = ["datetime", "timedelta", "run_started_at", "pytz"];
+
+/// `a + b` and `a - b` as `__weir_arith(a, '+', b)`, in templates that use dates. A template
+/// minijinja cannot parse is left alone (its own error is reported when it is compiled).
+fn arithmetic(text: &str) -> Vec<(usize, usize, String)> {
+    use minijinja::machinery::{parse, WhitespaceConfig};
+    if !DATE_WORDS.iter().any(|w| text.contains(w)) {
+        return Vec::new();
+    }
+    let Ok(tree) = parse(
+        text,
+        "<rewrite>",
+        Default::default(),
+        WhitespaceConfig::default(),
+    ) else {
+        return Vec::new();
+    };
+    let mut edits = Vec::new();
+    let mut walker = ArithWalker {
+        text,
+        edits: &mut edits,
+    };
+    walker.stmt(&tree);
+    edits
+}
+
+struct ArithWalker<'t, 'e> {
+    text: &'t str,
+    edits: &'e mut Vec<(usize, usize, String)>,
+}
+
+impl ArithWalker<'_, '_> {
+    fn stmts(&mut self, list: &[minijinja::machinery::ast::Stmt]) {
+        for s in list {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &minijinja::machinery::ast::Stmt) {
+        use minijinja::machinery::ast::Stmt;
+        match s {
+            Stmt::Template(t) => self.stmts(&t.children),
+            Stmt::EmitExpr(e) => self.expr(&e.expr),
+            Stmt::EmitRaw(_) | Stmt::Continue(_) | Stmt::Break(_) => {}
+            Stmt::ForLoop(f) => {
+                self.expr(&f.iter);
+                if let Some(e) = &f.filter_expr {
+                    self.expr(e);
+                }
+                self.stmts(&f.body);
+                self.stmts(&f.else_body);
+            }
+            Stmt::IfCond(c) => {
+                self.expr(&c.expr);
+                self.stmts(&c.true_body);
+                self.stmts(&c.false_body);
+            }
+            Stmt::WithBlock(w) => {
+                for (_, e) in &w.assignments {
+                    self.expr(e);
+                }
+                self.stmts(&w.body);
+            }
+            Stmt::Set(x) => self.expr(&x.expr),
+            Stmt::SetBlock(x) => {
+                if let Some(e) = &x.filter {
+                    self.expr(e);
+                }
+                self.stmts(&x.body);
+            }
+            Stmt::AutoEscape(x) => self.stmts(&x.body),
+            Stmt::FilterBlock(x) => {
+                self.expr(&x.filter);
+                self.stmts(&x.body);
+            }
+            Stmt::Block(x) => self.stmts(&x.body),
+            Stmt::Import(_) | Stmt::FromImport(_) | Stmt::Extends(_) | Stmt::Include(_) => {}
+            Stmt::Macro(m) => {
+                for d in &m.defaults {
+                    self.expr(d);
+                }
+                self.stmts(&m.body);
+            }
+            Stmt::CallBlock(c) => {
+                self.call(&c.call);
+                self.stmts(&c.macro_decl.body);
+            }
+            Stmt::Do(d) => self.call(&d.call),
+        }
+    }
+
+    fn call(&mut self, c: &minijinja::machinery::ast::Call) {
+        self.expr(&c.expr);
+        self.args(&c.args);
+    }
+
+    fn args(&mut self, args: &[minijinja::machinery::ast::CallArg]) {
+        use minijinja::machinery::ast::CallArg;
+        for a in args {
+            match a {
+                CallArg::Pos(e)
+                | CallArg::Kwarg(_, e)
+                | CallArg::PosSplat(e)
+                | CallArg::KwargSplat(e) => self.expr(e),
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &minijinja::machinery::ast::Expr) {
+        use minijinja::machinery::ast::{BinOpKind, Expr};
+        match e {
+            Expr::Var(_) | Expr::Const(_) => {}
+            Expr::Slice(s) => {
+                self.expr(&s.expr);
+                for x in [&s.start, &s.stop, &s.step].into_iter().flatten() {
+                    self.expr(x);
+                }
+            }
+            Expr::UnaryOp(u) => self.expr(&u.expr),
+            Expr::BinOp(b) => {
+                if matches!(b.op, BinOpKind::Add | BinOpKind::Sub) {
+                    self.wrap(b.span(), b.left.span().end_offset as usize, &b.right);
+                }
+                self.expr(&b.left);
+                self.expr(&b.right);
+            }
+            Expr::Compare(c) => {
+                self.expr(&c.expr);
+                for op in &c.ops {
+                    self.expr(&op.expr);
+                }
+            }
+            Expr::IfExpr(i) => {
+                self.expr(&i.test_expr);
+                self.expr(&i.true_expr);
+                if let Some(f) = &i.false_expr {
+                    self.expr(f);
+                }
+            }
+            Expr::Filter(f) => {
+                if let Some(x) = &f.expr {
+                    self.expr(x);
+                }
+                self.args(&f.args);
+            }
+            Expr::Test(t) => {
+                self.expr(&t.expr);
+                self.args(&t.args);
+            }
+            Expr::GetAttr(g) => self.expr(&g.expr),
+            Expr::GetItem(g) => {
+                self.expr(&g.expr);
+                self.expr(&g.subscript_expr);
+            }
+            Expr::Call(c) => self.call(c),
+            Expr::List(l) => {
+                for x in &l.items {
+                    self.expr(x);
+                }
+            }
+            Expr::Map(m) => {
+                for x in m.keys.iter().chain(&m.values) {
+                    self.expr(x);
+                }
+            }
+        }
+    }
+
+    /// `left OP right` spanning `whole` becomes `__weir_arith(left, 'OP', right)`: an opening at
+    /// the start, the operator (the first `+`/`-` after the left operand and its closing
+    /// parentheses) replaced, a closing at the end.
+    fn wrap(
+        &mut self,
+        whole: minijinja::machinery::Span,
+        left_end: usize,
+        right: &minijinja::machinery::ast::Expr,
+    ) {
+        let bytes = self.text.as_bytes();
+        let (start, end) = (whole.start_offset as usize, whole.end_offset as usize);
+        let right_start = right.span().start_offset as usize;
+        let Some(op) =
+            (left_end..right_start.min(bytes.len())).find(|&i| matches!(bytes[i], b'+' | b'-'))
+        else {
+            return;
+        };
+        let sign = bytes[op] as char;
+        self.edits.push((start, start, "__weir_arith(".into()));
+        self.edits.push((op, op + 1, format!(", '{sign}',")));
+        self.edits.push((end, end, ")".into()));
+    }
 }
 
 fn matching_bracket(text: &str, open: usize) -> Option<usize> {
@@ -308,5 +533,24 @@ mod tests {
         let r = macro_file(src);
         let pos = r.text.find("oops").unwrap();
         assert_eq!(r.map.to_original(pos), src.find("oops").unwrap());
+    }
+
+    #[test]
+    fn date_arithmetic_becomes_calls() {
+        let src = "{% macro d(x) %}{{ (run_started_at - modules.datetime.timedelta(1)) - x + 1 }}{{ marker }}{% endmacro %}";
+        let r = macro_file(src);
+        assert!(
+            r.text.contains("__weir_arith(__weir_arith((__weir_arith(run_started_at , '-', modules.datetime.timedelta(1))) , '-', x) , '+', 1)"),
+            "{}",
+            r.text
+        );
+        let pos = r.text.find("marker").unwrap();
+        assert_eq!(r.map.to_original(pos), src.find("marker").unwrap());
+        // Templates without dates keep minijinja's own operators.
+        assert!(node_template("{{ 1 + 2 }}").is_none());
+        assert_eq!(
+            expression("modules.datetime.date.today() - modules.datetime.timedelta(2)").unwrap(),
+            "__weir_arith(modules.datetime.date.today() , '-', modules.datetime.timedelta(2))"
+        );
     }
 }

@@ -390,6 +390,11 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         })
         .collect();
     warnings.extend(patch_warnings.into_iter().flatten());
+    // Which nodes exist, for YAML entries that describe none.
+    let existing: std::collections::HashSet<(String, ResourceType, String)> = pending
+        .iter()
+        .map(|n| (n.package_name.clone(), n.resource_type, n.name.clone()))
+        .collect();
     timing("nodes + sources", &mut t);
     let predicted = predict(&jinja, project, &mut pending, &manifest, quoting);
     let resolver = Arc::new(ParseResolver::new(
@@ -477,6 +482,27 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
             (ResourceType::Snapshot, &sd.doc.snapshots),
         ] {
             for patch in list {
+                // dbt: properties for a node that does not exist are a warning, and their tests
+                // are not created.
+                if !existing.contains(&(sd.package.clone(), rt, patch.name.clone())) {
+                    warnings.push(
+                        Diagnostic::warning(
+                            Code::W106,
+                            format!(
+                                "{} '{}' is described in YAML but does not exist; its tests are skipped",
+                                rt.as_str(),
+                                patch.name
+                            ),
+                        )
+                        .at(find_in(
+                            &sd.file.display,
+                            &sd.file.text,
+                            &format!("name: {}", patch.name),
+                        ))
+                        .help("remove the entry, or add the file it describes"),
+                    );
+                    continue;
+                }
                 let target = || TestTarget::Node {
                     name: patch.name.clone(),
                     rt,

@@ -386,9 +386,10 @@ pub fn jinja_eval(
     scope: Arc<Scope>,
     package: &str,
 ) -> std::result::Result<Value, Diagnostic> {
+    let rewritten = crate::jinja::rewrite::expression(expr);
     let e = jinja
         .env
-        .compile_expression(expr)
+        .compile_expression(rewritten.as_deref().unwrap_or(expr))
         .map_err(|e| jinja.convert_error(&e, None))?;
     e.eval(jinja.ctx(scope, package))
         .map_err(|e| jinja.convert_error(&e, None))

@@ -7,3 +7,12 @@
 {% macro get_columns_in_query(select_sql) %}{{ return([]) }}{% endmacro %}
 
 {% macro sql_convert_columns_in_relation(table) %}{{ return([]) }}{% endmacro %}
+
+{# dbt's relation loaders: the relation as the warehouse has it, or none. #}
+{% macro load_cached_relation(relation) %}
+  {{ return(adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier)) }}
+{% endmacro %}
+
+{% macro load_relation(relation) %}
+  {{ return(load_cached_relation(relation)) }}
+{% endmacro %}

@@ -73,7 +73,6 @@ const KNOWN_GAPS: &[(&str, Gap, &str)] = &[
     ("files/utf16_model", Gap::NoLocation, "E001 for a UTF-16 model, no line:col and no hint about the encoding"),
     ("graph/doc_missing", Gap::AcceptedSilently, "`description: \"{{ doc('orders') }}\"` with no such docs block compiles (E304 exists but is not raised)"),
     ("graph/relationships_to_missing", Gap::NoLocation, "E301 for `to: ref('no_such_model')` names models/schema.yml but not its line"),
-    ("graph/test_on_missing_model", Gap::NoLocation, "E301 for tests under a YAML entry of a missing model, no line (and dbt only warns here)"),
     ("jinja/config_positional_string", Gap::AcceptedSilently, "`{{ config('table') }}` is ignored; dbt fails (config takes a dict or keywords)"),
     ("jinja/syntax_error_in_schema_test_arg", Gap::NoLocation, "E201 in a test argument says 'in <expression>:1' instead of models/schema.yml:line:col"),
     ("profiles/empty_file", Gap::NoLocation, "E110 for an empty profiles.yml, no location"),

@@ -684,7 +684,41 @@ async fn warehouse_date_and_string_spellings() {
              datediff('hour', cast('2024-01-01 00:00:00' as timestamp), cast('2024-01-01 05:30:00' as timestamp))"
         )
         .await,
-        ["2024-02-29|2024-01-03|2024-01-02T00:00:00|2024-05-05|a|b|a|60|2|5"]
+        ["2024-02-29T00:00:00|2024-01-03T00:00:00|2024-01-02T00:00:00|2024-05-05|a|b|a|60|2|5"]
+    );
+}
+
+/// DuckDB's date functions and rules, as dbt packages' `duckdb__` macros use them: names of
+/// months and days, part functions, ISO day numbers (Monday 1 .. Sunday 7), `date + interval`
+/// as a timestamp (hours kept), `interval '1 quarter'`, an offset in a timestamp literal dropped,
+/// and `x at time zone 'a' at time zone 'b'` as the wall-clock time in 'b'.
+#[tokio::test]
+async fn duckdb_date_functions_and_rules() {
+    let wh = warehouse();
+    let e = open(wh.path()).await;
+    assert_eq!(
+        q(
+            &e,
+            "select monthname(date '2020-11-29'), dayname(date '2020-11-29'), \
+             dayofyear(date '2020-11-29'), isodow(date '2020-11-29') a, \
+             date_part('isodow', date '2020-11-30'), extract(isodow from date '2020-11-29') b, \
+             date_part('dayofweek', date '2020-11-29'), year(date '2020-11-29'), \
+             strftime(date '2020-11-29', '%Y/%m'), regexp_matches('abc', 'b')"
+        )
+        .await,
+        ["November|Sunday|334|7|1|7|0|2020|2020/11|true"]
+    );
+    assert_eq!(
+        q(
+            &e,
+            "select cast(date '2020-01-01' + (-2) * interval '1 hour' as varchar), \
+             cast(date '2020-01-01' + interval '1 quarter' as varchar), \
+             cast(cast('1997-09-29 06:14:00-07:53' as timestamp) as varchar), \
+             cast(cast(timestamp '2021-06-07 14:35:20' at time zone 'UTC' \
+                  at time zone 'America/Los_Angeles' as timestamp) as varchar)"
+        )
+        .await,
+        ["2019-12-31T22:00:00|2020-04-01T00:00:00|1997-09-29T06:14:00|2021-06-07T07:35:20"]
     );
 }
 
