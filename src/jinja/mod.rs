@@ -90,7 +90,7 @@ impl Jinja {
         env.set_keep_trailing_newline(false);
         env.set_recursion_limit(500);
         minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(objects::py_method);
         add_functions(&mut env);
 
         let mut registry = MacroRegistry {

@@ -7,6 +7,42 @@ use std::sync::{Arc, Mutex};
 use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
 
+/// Python's methods on plain values (strings, lists, dicts): minijinja-contrib's `pycompat`,
+/// with `str.count('')` as Python's (`len + 1`; pycompat never ends) and `str.find`/`rfind`
+/// counting characters, not bytes.
+pub fn py_method(
+    state: &State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    if let Some(s) = value.as_str() {
+        match method {
+            "count" => {
+                let (what,): (&str,) = minijinja::value::from_args(args)?;
+                return Ok(Value::from(if what.is_empty() {
+                    s.chars().count() + 1
+                } else {
+                    s.matches(what).count()
+                }));
+            }
+            "find" | "rfind" => {
+                let (what,): (&str,) = minijinja::value::from_args(args)?;
+                let at = if method == "find" {
+                    s.find(what)
+                } else {
+                    s.rfind(what)
+                };
+                return Ok(Value::from(
+                    at.map_or(-1, |b| s[..b].chars().count() as i64),
+                ));
+            }
+            _ => {}
+        }
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 /// Which parts of a relation name are quoted (the project's `quoting:` config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quoting {
@@ -158,12 +194,7 @@ impl Object for Relation {
         args: &[Value],
     ) -> Result<Value, Error> {
         if matches!(method, "get" | "items" | "keys" | "values") {
-            return minijinja_contrib::pycompat::unknown_method_callback(
-                state,
-                &Value::from_dyn_object(self.clone()),
-                method,
-                args,
-            );
+            return py_method(state, &Value::from_dyn_object(self.clone()), method, args);
         }
         let (_, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
         let mut r = (**self).clone();
@@ -359,9 +390,7 @@ impl Object for MutableList {
             _ => {
                 let snapshot = Value::from(items.clone());
                 drop(items);
-                return minijinja_contrib::pycompat::unknown_method_callback(
-                    state, &snapshot, method, args,
-                );
+                return py_method(state, &snapshot, method, args);
             }
         }
         Ok(Value::from(()))
@@ -419,9 +448,7 @@ impl Object for MutableDict {
             _ => {
                 let snapshot = Value::from_iter(map.iter().map(|(k, v)| (k.clone(), v.clone())));
                 drop(map);
-                return minijinja_contrib::pycompat::unknown_method_callback(
-                    state, &snapshot, method, args,
-                );
+                return py_method(state, &snapshot, method, args);
             }
         }
         Ok(Value::from(()))

@@ -1004,4 +1004,173 @@ mod tests {
         assert!(render("{{ modules.datetime.date(2020, 2, 30) }}").is_err());
         assert!(render("{{ modules.datetime.datetime(2020, 1) }}").is_err());
     }
+
+    /// Every Python method weir offers (strings, lists, dicts through minijinja-contrib's
+    /// pycompat; dates, timedeltas and zones here; `modules.re`), called with unusual arguments:
+    /// errors are fine, a panic is not.
+    #[test]
+    fn python_methods_never_panic_on_unusual_arguments() {
+        let mut env = minijinja::Environment::new();
+        env.set_unknown_method_callback(crate::jinja::objects::py_method);
+        env.add_function("__weir_arith", arith);
+        env.add_global(
+            "modules",
+            Value::from_iter([
+                ("datetime", Value::from_object(DatetimeModule::Module)),
+                ("pytz", Value::from_object(PytzModule)),
+                ("re", Value::from_object(crate::jinja::objects::ReModule)),
+            ]),
+        );
+        let receivers = [
+            "'abc'",
+            "''",
+            "'ÄÖü 🎉'",
+            "[1, 'a', none]",
+            "{'a': 1}",
+            "modules.datetime.datetime(2020, 2, 29, 23, 59, 59)",
+            "modules.datetime.date(1, 1, 1)",
+            "modules.datetime.datetime(9999, 12, 31, tzinfo=modules.pytz.utc)",
+            "modules.datetime.timedelta(days=-1, microseconds=1)",
+            "modules.pytz.timezone('Europe/Paris')",
+            "modules.pytz",
+            "modules.datetime.datetime",
+            "modules.datetime.date",
+            "modules.re",
+        ];
+        let methods = [
+            "upper",
+            "lower",
+            "strip",
+            "lstrip",
+            "rstrip",
+            "split",
+            "rsplit",
+            "splitlines",
+            "replace",
+            "startswith",
+            "endswith",
+            "find",
+            "rfind",
+            "index",
+            "count",
+            "join",
+            "title",
+            "capitalize",
+            "isdigit",
+            "isalpha",
+            "isalnum",
+            "isupper",
+            "islower",
+            "isspace",
+            "zfill",
+            "center",
+            "ljust",
+            "rjust",
+            "format",
+            "partition",
+            "encode",
+            "append",
+            "extend",
+            "pop",
+            "insert",
+            "remove",
+            "sort",
+            "reverse",
+            "copy",
+            "get",
+            "items",
+            "keys",
+            "values",
+            "update",
+            "setdefault",
+            "strftime",
+            "isoformat",
+            "date",
+            "time",
+            "weekday",
+            "isoweekday",
+            "isocalendar",
+            "toordinal",
+            "timestamp",
+            "utcoffset",
+            "tzname",
+            "astimezone",
+            "replace",
+            "total_seconds",
+            "localize",
+            "normalize",
+            "dst",
+            "timezone",
+            "FixedOffset",
+            "now",
+            "today",
+            "utcnow",
+            "strptime",
+            "fromisoformat",
+            "fromordinal",
+            "fromtimestamp",
+            "utcfromtimestamp",
+            "combine",
+            "match",
+            "search",
+            "findall",
+            "sub",
+            "split",
+            "compile",
+            "escape",
+            "fullmatch",
+        ];
+        let args = [
+            "",
+            "none",
+            "-1",
+            "0",
+            "99999999999999999999",
+            "1e308",
+            "'%'",
+            "'%Q%-%'",
+            "''",
+            "'('",
+            "'abc', -5, 10**9",
+            "[]",
+            "{}",
+            "tzinfo='x'",
+            "year=0",
+            "days=1e300",
+            "modules.pytz.utc",
+            "modules.datetime.datetime(2020, 1, 1)",
+            "'abc', 'b', 'c', 'd', 'e', 'f', 'g', 'h'",
+        ];
+        let mut calls = 0;
+        for r in receivers {
+            for m in methods {
+                for a in args {
+                    let src = format!("{{{{ ({r}).{m}({a}) }}}}");
+                    if src == "{{ ('abc').count('') }}" {
+                        assert_eq!(env.render_str(&src, ()).unwrap(), "4");
+                    }
+                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        env.render_str(&src, ())
+                    }));
+                    assert!(out.is_ok(), "panicked: {src}");
+                    calls += 1;
+                }
+            }
+        }
+        for a in args.iter().filter(|a| !a.is_empty()) {
+            for src in [
+                format!("{{{{ modules.datetime.datetime({a}) }}}}"),
+                format!("{{{{ modules.datetime.timedelta({a}) }}}}"),
+                format!("{{{{ __weir_arith(modules.datetime.date(2020, 1, 1), '-', {a}) }}}}"),
+                format!("{{{{ __weir_arith({a}, '+', modules.datetime.timedelta(1)) }}}}"),
+            ] {
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    env.render_str(&src, ())
+                }));
+                assert!(out.is_ok(), "panicked: {src}");
+                calls += 1;
+            }
+        }
+        assert!(calls > 20_000, "{calls} calls");
+    }
 }
