@@ -437,6 +437,7 @@ fn cmd_compile(args: &CompileArgs) -> Result<ExitCode> {
     let mut opts = CompileOptions {
         full_refresh: args.full_refresh,
         only: None,
+        compile_late: false,
     };
     // A no-op re-compile: same inputs as the last successful compile, outputs still there.
     if no_selection {

@@ -217,7 +217,10 @@ pub(super) fn cmd_run(args: &RunArgs, mode: Mode) -> Result<ExitCode> {
         parsed,
         &CompileOptions {
             full_refresh: args.full_refresh,
-            only: None,
+            // As dbt: what is selected (and the ephemeral models it reads), each node that
+            // needs relations this run creates compiled again at its turn.
+            only: Some(selected.clone()),
+            compile_late: true,
         },
     )?;
     artifacts::write_target(&project, &compiled, &invocation)?;
@@ -453,6 +456,7 @@ pub(super) fn cmd_show(args: &ShowArgs) -> Result<ExitCode> {
                 &CompileOptions {
                     full_refresh: false,
                     only: Some(ids),
+                    compile_late: false,
                 },
             )?;
             let n = &compiled.manifest.nodes[&id];

@@ -4,6 +4,9 @@
 //! A content-keyed cache (`target/weir_cache.json`) makes a no-op re-compile skip everything.
 
 pub mod builtin_tests;
+mod node;
+
+pub use node::LateCompiler;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -15,13 +18,10 @@ use serde_json::Value as Json;
 
 use crate::diagnostics::{io_error, Code, Diagnostic, Result};
 use crate::graph::Dag;
-use crate::jinja::context::{
-    self, ConfigObj, Handed, RefCall, RefFn, Resolver, Scope, SourceFn, VarFn,
-};
+use crate::jinja::context::{self, RefCall, Resolver, Scope, VarFn};
 use crate::jinja::objects::{Quoting, Relation};
 use crate::jinja::Jinja;
 use crate::parse::{self, Manifest, NameLookup, Node, Parsed, ResourceType};
-use crate::project::config as cfg;
 use crate::project::Project;
 
 pub struct Compiled {
@@ -32,6 +32,10 @@ pub struct Compiled {
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
     pub unit_tests: Vec<UnitTestPlan>,
+    /// Nodes whose render failed up front, with that error: `run` compiles them again just
+    /// before they run (`CompileOptions::compile_late`).
+    pub deferred: BTreeMap<String, Diagnostic>,
+    pub late: Option<Arc<LateCompiler>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -39,6 +43,9 @@ pub struct CompileOptions {
     pub full_refresh: bool,
     /// Compile only these ids (None: every enabled node).
     pub only: Option<std::collections::BTreeSet<String>>,
+    /// Keep nodes whose render fails for a compile just before they run (as dbt compiles each
+    /// node then), rather than failing the whole command.
+    pub compile_late: bool,
 }
 
 /// Relations of resolved nodes; ephemeral models render as their CTE name.
@@ -193,76 +200,46 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     let slots: Vec<Option<parse::ParseRender>> =
         nodes.iter().map(|(id, _)| renders.remove(*id)).collect();
     drop(renders);
-    let native = builtin_tests::NativeTests::new(&jinja.shared.registry);
-    type Rendered = (String, String, Vec<String>, Vec<String>);
+    let ctx = node::RenderCtx {
+        native: builtin_tests::NativeTests::new(&jinja.shared.registry),
+        jinja,
+        resolver: resolver.clone(),
+        graph: graph.clone(),
+        warehouse,
+        full_refresh: opts.full_refresh,
+    };
     let reused_count = std::sync::atomic::AtomicUsize::new(0);
-    let render = || -> Vec<std::result::Result<Rendered, Diagnostic>> {
+    let render = || -> Vec<std::result::Result<node::Rendered, Diagnostic>> {
         nodes
             .par_iter()
             .zip(slots.into_par_iter())
-            .map(|((id, n), parsed)| {
-                if let Some(md) = &n.test_metadata {
-                    if let Some(sql) = native_generic_test(&jinja, &native, n, md, &resolver) {
-                        return Ok(((*id).clone(), sql, Vec::new(), Vec::new()));
-                    }
-                }
-                let _in_flight = crate::diagnostics::in_flight(id);
-                let incremental = n.materialized() == "incremental"
-                    && !n.full_refresh(opts.full_refresh)
-                    && warehouse
-                        .join(&n.schema)
-                        .join(&n.alias)
-                        .join("_delta_log")
-                        .is_dir();
-                let reused = match (&n.test_metadata, parsed) {
-                    (None, Some(r)) if still_holds(&r, n, &resolver, incremental, &jinja) => {
-                        Some(r.sql)
-                    }
-                    _ => None,
-                };
-                // (`render_hooks` renders arrays only.)
-                let no_hooks = ["pre-hook", "post-hook"].iter().all(|k| {
-                    cfg::get(&n.config, k)
-                        .and_then(Json::as_array)
-                        .is_none_or(Vec::is_empty)
-                });
-                if reused.is_some() {
-                    reused_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                let reused = match (reused, no_hooks) {
-                    (Some(sql), true) => return Ok(((*id).clone(), sql, Vec::new(), Vec::new())),
-                    (reused, _) => reused,
-                };
-                let scope = compile_scope(&jinja, n, &resolver, &graph, incremental);
-                let pre = render_hooks(&jinja, n, "pre-hook", &scope)?;
-                let post = render_hooks(&jinja, n, "post-hook", &scope)?;
-                let sql = if let Some(sql) = reused {
-                    sql
-                } else if let Some(md) = &n.test_metadata {
-                    compile_generic_test(&jinja, n, md, scope)?
-                } else {
-                    jinja
-                        .render(&n.display_path, &n.raw_code, scope, &n.package_name)
-                        .map_err(|d| {
-                            d.note(format!(
-                                "while compiling {} '{}'",
-                                n.resource_type.as_str(),
-                                n.name
-                            ))
-                        })?
-                };
-                Ok(((*id).clone(), sql, pre, post))
-            })
+            .map(|((id, n), parsed)| ctx.render(id, n, parsed, &reused_count))
             .collect()
     };
     // The graph (and its cycle check, which wins over render errors) is built alongside.
     let (dag, rendered) = rayon::join(|| Dag::build(&manifest), render);
     let dag = dag?;
-    let rendered: Vec<Rendered> = rendered
-        .into_iter()
-        .collect::<std::result::Result<_, _>>()?;
-    let on_run_start = render_project_hooks(&jinja, project, "on-run-start", &graph)?;
-    let on_run_end = render_project_hooks(&jinja, project, "on-run-end", &graph)?;
+    // A node that fails here waits for its turn in a run when `compile_late` is set (it may
+    // read relations the run creates first); ephemeral models are part of other nodes' SQL.
+    let mut deferred: BTreeMap<String, Diagnostic> = BTreeMap::new();
+    let mut kept_nodes: Vec<(&String, &Node)> = Vec::with_capacity(nodes.len());
+    let mut kept: Vec<node::Rendered> = Vec::with_capacity(nodes.len());
+    for ((id, n), r) in nodes.iter().zip(rendered) {
+        match r {
+            Ok(r) => {
+                kept_nodes.push((*id, *n));
+                kept.push(r);
+            }
+            Err(d) if opts.compile_late && !n.is_ephemeral() => {
+                deferred.insert((*id).clone(), d);
+            }
+            Err(d) => return Err(d.into()),
+        }
+    }
+    let (nodes, rendered) = (kept_nodes, kept);
+    let jinja = &ctx.jinja;
+    let on_run_start = render_project_hooks(jinja, project, "on-run-start", &graph)?;
+    let on_run_end = render_project_hooks(jinja, project, "on-run-end", &graph)?;
 
     parse::timing(
         &format!(
@@ -285,7 +262,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
             .zip(nodes.par_iter())
             .map(|((_, sql, ..), (_, n))| {
                 let mut ctes: Vec<(String, String)> = Vec::new();
-                collect_ephemerals(&bodies, &n.depends_on_nodes, &mut ctes, &mut Vec::new());
+                node::collect_ephemerals(&bodies, &n.depends_on_nodes, &mut ctes, &mut Vec::new());
                 (!ctes.is_empty()).then(|| crate::sql::inject_ctes(sql, &ctes))
             })
             .collect()
@@ -312,7 +289,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
             .into_iter()
             .map(|w| Diagnostic::warning(Code::W201, w)),
     );
-    let unit_tests = plan_unit_tests(&jinja, &manifest, &resolver, &graph)?;
+    let unit_tests = plan_unit_tests(jinja, &manifest, &resolver, &graph)?;
     Ok(Compiled {
         manifest,
         dag,
@@ -320,6 +297,8 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         on_run_start,
         on_run_end,
         unit_tests,
+        late: (!deferred.is_empty()).then(|| Arc::new(LateCompiler { ctx })),
+        deferred,
     })
 }
 
@@ -509,7 +488,7 @@ fn plan_unit_tests(
             .and_then(|mac| mac.get("is_incremental"))
             .and_then(Json::as_bool)
             .unwrap_or(false);
-        let base = compile_scope(jinja, model, &unit_resolver, graph, incremental);
+        let base = node::compile_scope(jinja, model, &unit_resolver, graph, incremental);
         let mut vars = base.vars.clone();
         // `overrides: macros:`: a macro (or built-in) called by that name returns the given value.
         if let Some(Json::Object(macros)) = overrides.get("macros") {
@@ -618,48 +597,6 @@ fn plan_unit_tests(
     Ok(plans)
 }
 
-/// A node's hooks (strings, or `{sql: ...}` objects), rendered in the node's context.
-fn render_hooks(
-    jinja: &Jinja,
-    n: &Node,
-    key: &str,
-    scope: &Arc<Scope>,
-) -> std::result::Result<Vec<String>, Diagnostic> {
-    let Some(Json::Array(items)) = cfg::get(&n.config, key) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for item in items {
-        let text = match item {
-            Json::String(s) => s.clone(),
-            Json::Object(o) => o
-                .get("sql")
-                .and_then(Json::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            _ => continue,
-        };
-        let sql = jinja
-            .render(
-                &n.display_path,
-                &Arc::from(text.as_str()),
-                scope.clone(),
-                &n.package_name,
-            )
-            .map_err(|d| {
-                d.note(format!(
-                    "in a {key} of {} '{}'",
-                    n.resource_type.as_str(),
-                    n.name
-                ))
-            })?;
-        if !sql.trim().is_empty() {
-            out.push(sql);
-        }
-    }
-    Ok(out)
-}
-
 /// `on-run-start` / `on-run-end` of the root project.
 fn render_project_hooks(
     jinja: &Jinja,
@@ -706,191 +643,6 @@ fn render_project_hooks(
         }
     }
     Ok(out)
-}
-
-/// The ephemeral models among `deps` and, first, their own: (CTE name, SQL), each once.
-fn collect_ephemerals<'a>(
-    ephemeral: &HashMap<&str, (&'a Node, &str)>,
-    deps: &'a [String],
-    out: &mut Vec<(String, String)>,
-    seen: &mut Vec<&'a str>,
-) {
-    for dep in deps {
-        let Some((d, sql)) = ephemeral.get(dep.as_str()) else {
-            continue;
-        };
-        if seen.contains(&dep.as_str()) {
-            continue;
-        }
-        seen.push(dep);
-        collect_ephemerals(ephemeral, &d.depends_on_nodes, out, seen);
-        out.push((format!("__dbt__cte__{}", d.name), sql.to_string()));
-    }
-}
-
-/// Whether a parse-phase render is what compiling the node would produce: compile would hand
-/// the template every value the parse render was handed (see [`parse::ParseRender`]).
-fn still_holds(
-    r: &parse::ParseRender,
-    n: &Node,
-    resolver: &Arc<dyn Resolver>,
-    incremental: bool,
-    jinja: &Jinja,
-) -> bool {
-    let quoting = jinja.shared.quoting;
-    r.handed.iter().all(|h| match h {
-        Handed::Ref(call, rel) => resolver
-            .resolve_ref(&n.package_name, call)
-            .is_ok_and(|r| &r == rel),
-        Handed::Source(s, t, rel) => resolver.resolve_source(s, t).is_ok_and(|r| &r == rel),
-        Handed::This(rel) => &n.this_relation(quoting) == rel,
-        Handed::Schema(s) => &n.schema == s,
-        Handed::Database(d) => &n.database == d,
-        Handed::Config(key, v) => cfg::get(&n.config, key) == v.as_ref(),
-        Handed::Incremental(v) => incremental == *v,
-        Handed::FullRefresh(v) => n.full_refresh(jinja.shared.full_refresh) == *v,
-    })
-}
-
-fn compile_scope(
-    jinja: &Jinja,
-    n: &Node,
-    resolver: &Arc<dyn Resolver>,
-    graph: &Value,
-    incremental: bool,
-) -> Arc<Scope> {
-    let mut vars = context::FastMap::default();
-    vars.insert(
-        "ref",
-        Value::from_object(RefFn {
-            resolver: resolver.clone(),
-            recorder: None,
-            package: n.package_name.clone(),
-        }),
-    );
-    vars.insert(
-        "source",
-        Value::from_object(SourceFn {
-            resolver: resolver.clone(),
-            recorder: None,
-        }),
-    );
-    vars.insert(
-        "config",
-        Value::from_object(ConfigObj {
-            base: Arc::new(n.config.clone()),
-            recorder: None,
-        }),
-    );
-    vars.insert(
-        "var",
-        Value::from_object(VarFn {
-            shared: jinja.shared.clone(),
-        }),
-    );
-    vars.insert("is_incremental", context::const_fn(incremental));
-    vars.insert(
-        "should_full_refresh",
-        context::const_fn(n.full_refresh(jinja.shared.full_refresh)),
-    );
-    vars.insert("execute", Value::from(true));
-    vars.insert(
-        "this",
-        Value::from_object(n.this_relation(jinja.shared.quoting)),
-    );
-    vars.insert("model", crate::parse::node_json::node_value(n));
-    vars.insert("schema", Value::from(n.schema.clone()));
-    vars.insert("database", Value::from(n.database.clone()));
-    vars.insert("graph", graph.clone());
-    vars.insert("doc", parse::doc_fn(jinja, &n.package_name));
-    Arc::new(Scope {
-        vars,
-        recorder: None,
-        statements: Default::default(),
-    })
-}
-
-/// A built-in generic test (see [`builtin_tests`]) rendered without Jinja, when its macro,
-/// arguments and config allow; `None` means: render it through Jinja.
-fn native_generic_test(
-    jinja: &Jinja,
-    native: &builtin_tests::NativeTests,
-    n: &Node,
-    md: &parse::TestMetadata,
-    resolver: &Arc<dyn Resolver>,
-) -> Option<String> {
-    let reg = &jinja.shared.registry;
-    let macro_name = format!("test_{}", md.name);
-    let def = match &md.namespace {
-        Some(ns) => reg.get(ns, &macro_name),
-        None => reg.resolve(&n.package_name, &macro_name),
-    }?;
-    if !builtin_tests::NativeTests::is_builtin(reg, def) {
-        return None;
-    }
-    // Hooks need the full context.
-    for key in ["pre-hook", "post-hook"] {
-        match cfg::get(&n.config, key) {
-            None => {}
-            Some(Json::Array(items)) if items.is_empty() => {}
-            Some(_) => return None,
-        }
-    }
-    let scope = parse::kwarg_scope(resolver.clone(), None, n);
-    let mut kwargs = Vec::with_capacity(md.kwargs.len());
-    for (k, v) in &md.kwargs {
-        match parse::eval_test_kwarg_static(jinja, k, v, &scope)? {
-            Ok(v) => kwargs.push((k.clone(), v)),
-            Err(_) => return None,
-        }
-    }
-    let store_failures = cfg::get(&n.config, "store_failures")
-        .map(Value::from_serialize)
-        .unwrap_or(Value::from(()));
-    native.render(&md.name, &kwargs, &store_failures)
-}
-
-/// A generic test compiles to its macro's output, called with the rendered keyword arguments.
-fn compile_generic_test(
-    jinja: &Jinja,
-    n: &Node,
-    md: &parse::TestMetadata,
-    scope: Arc<Scope>,
-) -> std::result::Result<String, Diagnostic> {
-    let reg = &jinja.shared.registry;
-    let macro_name = format!("test_{}", md.name);
-    let def = match &md.namespace {
-        Some(ns) => reg.get(ns, &macro_name),
-        None => reg.resolve(&n.package_name, &macro_name),
-    }
-    .cloned()
-    .ok_or_else(|| {
-        Diagnostic::error(Code::E203, format!("test '{}' is not defined: no macro '{}'", md.name, macro_name))
-            .at(parse::find_in(&n.display_path, &jinja_text(n), &md.name))
-            .help(format!("define it with {{% test {}(model, column_name) %}} in macros/ or tests/generic/, or install the package that provides it", md.name))
-    })?;
-    let mut kwargs = Vec::new();
-    for (k, v) in &md.kwargs {
-        let value = parse::eval_test_kwarg(jinja, k, v, scope.clone(), &n.package_name)
-            .map_err(|d| d.note(format!("in argument '{k}' of test '{}'", n.name)))?;
-        kwargs.push((k.clone(), value));
-    }
-    let args = [Value::from(minijinja::value::Kwargs::from_iter(kwargs))];
-    let out = jinja
-        .call_macro(&def, &args, scope, &n.package_name)
-        .map_err(|d| {
-            d.note(format!(
-                "while compiling test '{}' defined in {}",
-                n.name, n.display_path
-            ))
-        })?;
-    Ok(out.to_string())
-}
-
-fn jinja_text(n: &Node) -> Arc<str> {
-    std::fs::read_to_string(&n.display_path)
-        .map(Arc::from)
-        .unwrap_or_else(|_| n.raw_code.clone())
 }
 
 /// Write `target/compiled/...`: only files whose content changed.

@@ -295,6 +295,17 @@ pub async fn execute(
         project.event_time_parents.insert(id.clone(), parents);
     }
     let project = Arc::new(project);
+    // Nodes compiled at their turn (see `compile::LateCompiler`), and the ephemeral models
+    // their SQL may need.
+    let deferred: Arc<BTreeMap<String, Diagnostic>> = Arc::new(compiled.deferred.clone());
+    let late = compiled.late.clone();
+    let ephemerals: Arc<BTreeMap<String, Node>> = Arc::new(
+        m.nodes
+            .values()
+            .filter(|n| n.is_ephemeral() && n.compiled_code.is_some())
+            .map(|n| (n.unique_id.clone(), (**n).clone()))
+            .collect(),
+    );
     let nodes: Arc<BTreeMap<String, Node>> = Arc::new(
         runnable
             .iter()
@@ -334,9 +345,10 @@ pub async fn execute(
                 continue;
             }
             let Some(id) = ready.pop_first() else { break };
-            let batch = take_test_batch(&id, &nodes, &mut ready);
+            let batch = take_test_batch(&id, &nodes, &deferred, &mut ready);
             let engine = engine.clone();
             let nodes = nodes.clone();
+            let (deferred, late, ephemerals) = (deferred.clone(), late.clone(), ephemerals.clone());
             let project = project.clone();
             let full_refresh = opts.full_refresh;
             let (pool, in_flight, started) = (pool.clone(), in_flight.clone(), started.clone());
@@ -362,8 +374,43 @@ pub async fn execute(
                         .map(|(id, outcome)| node_result(id, outcome, seconds))
                         .collect::<Vec<_>>();
                 }
-                let n = &nodes[&id];
                 let start = Instant::now();
+                let late_node;
+                let n = match (deferred.get(&id), &late) {
+                    (Some(_), Some(late)) => {
+                        let (late, node, ephemerals) =
+                            (late.clone(), nodes[&id].clone(), ephemerals.clone());
+                        // Rendering may query the warehouse through its own runtime.
+                        let compiled =
+                            tokio::task::spawn_blocking(move || late.compile(&ephemerals, &node))
+                                .await
+                                .unwrap_or_else(|e| {
+                                    Err(Diagnostic::internal(format!(
+                                        "a late compile panicked: {e}"
+                                    )))
+                                });
+                        match compiled {
+                            Ok(node) => {
+                                late_node = node;
+                                &late_node
+                            }
+                            Err(d) => {
+                                let seconds = start.elapsed().as_secs_f64();
+                                return vec![node_result(&id, Err(d.into()), seconds)];
+                            }
+                        }
+                    }
+                    (Some(d), None) => return vec![node_result(&id, Err(d.clone().into()), 0.0)],
+                    (None, _) => &nodes[&id],
+                };
+                if deferred.contains_key(&id) {
+                    if let Some(sql) = &n.compiled_code {
+                        let path = project.target_dir.join("compiled").join(n.compiled_path());
+                        if let Err(e) = crate::compile::write_if_changed(&path, sql) {
+                            return vec![node_result(&id, Err(e), 0.0)];
+                        }
+                    }
+                }
                 // Did another node run at some time during this one: one already running
                 // when it started, or one started after it?
                 let running_before = in_flight.fetch_add(1, Ordering::SeqCst);
@@ -492,10 +539,13 @@ const TEST_BATCH: usize = 32;
 fn take_test_batch(
     first: &str,
     nodes: &BTreeMap<String, Node>,
+    deferred: &BTreeMap<String, Diagnostic>,
     ready: &mut BTreeSet<String>,
 ) -> Vec<String> {
     let mut batch = vec![first.to_string()];
-    if !batchable(&nodes[first]) {
+    // A test compiled at its turn runs alone.
+    let batchable = |id: &str| batchable(&nodes[id]) && !deferred.contains_key(id);
+    if !batchable(first) {
         return batch;
     }
     let parents = |id: &str| -> BTreeSet<&str> {
@@ -506,7 +556,7 @@ fn take_test_batch(
             .collect()
     };
     let own = parents(first);
-    let candidates: Vec<&String> = ready.iter().filter(|id| batchable(&nodes[*id])).collect();
+    let candidates: Vec<&String> = ready.iter().filter(|id| batchable(id)).collect();
     let (same, other): (Vec<&String>, Vec<&String>) =
         candidates.into_iter().partition(|id| parents(id) == own);
     batch.extend(same.into_iter().chain(other).take(TEST_BATCH - 1).cloned());
