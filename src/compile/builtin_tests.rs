@@ -162,8 +162,8 @@ mod tests {
 
     use minijinja::value::Value;
 
-    use crate::compile::CompileResolver;
     use crate::compile::node::{compile_generic_test, compile_scope, native_generic_test};
+    use crate::compile::CompileResolver;
     use crate::jinja::context::Resolver;
     use crate::parse::Parsed;
     use crate::parse::{self, ParseOptions};

@@ -1140,3 +1140,78 @@ fn sql_errors_point_at_the_model_file() {
         out.stderr
     );
 }
+
+/// As dbt compiles each node just before it runs: a model and a test that read a seed's columns
+/// and values while compiling (`adapter.get_columns_in_relation`, `run_query`) build on a fresh
+/// warehouse, where the seed exists only once the same `build` has loaded it; an analysis that
+/// queries a missing table is not compiled by `build` at all; a model whose introspection
+/// still fails at its turn is an error of that model alone.
+#[test]
+fn nodes_that_introspect_compile_at_their_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |path: &str, text: &str| {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "dbt_project.yml",
+        "name: late\nversion: '1.0'\nprofile: late\n",
+    );
+    write("seeds/colours.csv", "id,colour\n1,red\n2,blue\n");
+    write(
+        "models/colour_columns.sql",
+        "{% set cols = adapter.get_columns_in_relation(ref('colours')) %}\n\
+         {% set n = run_query('select count(*) from ' ~ ref('colours')).columns[0].values()[0] if execute else 0 %}\n\
+         select {% for c in cols %}{{ c.name }}{% if not loop.last %}, {% endif %}{% endfor %}, {{ n }} as n\n\
+         from {{ ref('colours') }}\n",
+    );
+    write(
+        "models/broken.sql",
+        "{% set r = run_query('select * from main.no_such_table') %}\nselect 1 as x\n",
+    );
+    write(
+        "models/after_broken.sql",
+        "select * from {{ ref('broken') }}\n",
+    );
+    write(
+        "analyses/peek.sql",
+        "{% set r = run_query('select * from main.never_built') %}select 1\n",
+    );
+    write(
+        "models/schema.yml",
+        "version: 2\nmodels:\n  - name: colour_columns\n    data_tests:\n      - dbt_utils_like_columns\n",
+    );
+    write(
+        "tests/generic/dbt_utils_like_columns.sql",
+        "{% test dbt_utils_like_columns(model) %}\n\
+         {% set cols = adapter.get_columns_in_relation(model) %}\n\
+         select * from {{ model }} where {{ cols | length }} != 3\n\
+         {% endtest %}\n",
+    );
+    let out = weir(&["build", "--project-dir", root.to_str().unwrap()], root);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("PASS=3 WARN=0 ERROR=1 SKIP=1"),
+        "{}",
+        out.stdout
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("ERROR creating view model main.broken"),
+        "{all}"
+    );
+    assert!(all.contains("no_such_table"), "{all}");
+    assert_eq!(
+        count(
+            &root.join("warehouse"),
+            "select count(*) from main.colour_columns where n = 2 and colour in ('red', 'blue')"
+        ),
+        2
+    );
+    let compiled =
+        std::fs::read_to_string(root.join("target/compiled/late/models/colour_columns.sql"))
+            .unwrap();
+    assert!(compiled.contains("select id, colour, 2 as n"), "{compiled}");
+}
