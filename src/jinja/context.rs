@@ -164,6 +164,40 @@ fn is_return(err: &Error) -> bool {
 #[derive(Debug)]
 pub struct MacroFn(pub Arc<MacroDef>);
 
+/// A call's arguments split as Jinja2 splits them for a macro with `kwargs`/`varargs`: those
+/// the signature names (positional first, then keyword), the other keyword arguments as a
+/// dict, the positional ones beyond the signature as a list.
+fn split_extra_args(args: &[Value], names: &[String]) -> Result<(Vec<Value>, Value, Value), Error> {
+    let (positional, kwargs) = match args.split_last() {
+        Some((last, rest)) if last.is_kwargs() => (
+            rest,
+            Some(minijinja::value::Kwargs::try_from(last.clone())?),
+        ),
+        _ => (args, None),
+    };
+    let n = positional.len().min(names.len());
+    let mut call: Vec<Value> = positional[..n].to_vec();
+    let varargs = Value::from(positional[n..].to_vec());
+    let mut known: Vec<(String, Value)> = Vec::new();
+    let mut extra = indexmap::IndexMap::new();
+    if let Some(kw) = kwargs {
+        for key in kw.args() {
+            let v: Value = kw.peek(key)?;
+            if names.iter().any(|a| a == key) {
+                known.push((key.to_string(), v));
+            } else {
+                extra.insert(Value::from(key), v);
+            }
+        }
+    }
+    if !known.is_empty() {
+        call.push(Value::from(
+            known.into_iter().collect::<minijinja::value::Kwargs>(),
+        ));
+    }
+    Ok((call, Value::from_iter(extra), varargs))
+}
+
 /// Wraps a `caller` macro so a macro in another template state can call back into the state
 /// that created it. Valid only while the outer call runs; `alive` guards later use.
 struct CallerProxy {
@@ -232,7 +266,17 @@ impl Object for MacroFn {
             }
         }
         let returned: Arc<Mutex<Option<Value>>> = Arc::default();
+        // Jinja2 hands a macro that mentions `kwargs`/`varargs` the arguments its signature
+        // does not name (`test_x(model, **kwargs)` forwarding to `default__test_x`).
+        let extra = (def.raw_code.contains("kwargs") || def.raw_code.contains("varargs"))
+            .then(|| split_extra_args(args, &def.arguments))
+            .transpose()?;
+        let (args, extra_args) = match &extra {
+            Some((a, kw, va)) => (a.as_slice(), Some(Arc::new((kw.clone(), va.clone())))),
+            None => (args, None),
+        };
         let inner_ctx = Ctx {
+            extra_args,
             shared: ctx.shared.clone(),
             scope: ctx.scope.clone(),
             package: def.package.clone(),
@@ -489,6 +533,9 @@ pub struct Ctx {
     pub frame: Option<Arc<Frame>>,
     /// What `return()` hands back from the macro this context renders.
     pub returned: Arc<Mutex<Option<Value>>>,
+    /// Jinja2's `kwargs` and `varargs` in a macro that mentions them: the keyword and
+    /// positional arguments its signature does not name.
+    pub extra_args: Option<Arc<(Value, Value)>>,
 }
 
 /// One macro call in the chain that led to the current one. Every call renders its macro in
@@ -564,6 +611,13 @@ impl Object for Ctx {
         let name = key.as_str()?;
         if name == "__ctx" {
             return Some(Value::from_dyn_object(self.clone()));
+        }
+        if let (Some(extra), "kwargs" | "varargs") = (&self.extra_args, name) {
+            return Some(if name == "kwargs" {
+                extra.0.clone()
+            } else {
+                extra.1.clone()
+            });
         }
         if let Some(v) = self.scope.vars.get(name) {
             if let Some(p) = self.scope.recorder.as_ref().and_then(|r| r.probe.as_ref()) {

@@ -298,6 +298,7 @@ impl Jinja {
     /// A context for one render.
     pub fn ctx(&self, scope: Arc<Scope>, package: &str) -> Value {
         Value::from_object(Ctx {
+            extra_args: None,
             shared: self.shared.clone(),
             scope,
             package: Arc::from(package),

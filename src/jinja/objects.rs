@@ -742,11 +742,172 @@ impl Object for AgateTable {
 /// `adapter.get_columns_in_relation` items: dbt's Column (`.name`, `.column`, `.data_type`,
 /// `.dtype`, `.quoted`).
 pub fn column_value(name: &str, data_type: &str) -> Value {
-    Value::from_iter([
-        ("name", Value::from(name)),
-        ("column", Value::from(name)),
-        ("data_type", Value::from(data_type)),
-        ("dtype", Value::from(data_type)),
-        ("quoted", Value::from(format!("\"{name}\""))),
-    ])
+    Value::from_object(Column {
+        name: name.to_string(),
+        data_type: data_type.to_string(),
+    })
+}
+
+/// dbt's `api.Column`: `name`, `data_type`, `quoted` and the type tests packages branch on
+/// (`is_string()`, `is_number()`, `is_float()`, ...), read from DuckDB's type names. A mapping,
+/// as dbt's columns are (`col['name']`).
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub data_type: String,
+}
+
+const COLUMN_KEYS: &[&str] = &["name", "column", "data_type", "dtype", "quoted"];
+
+impl Column {
+    /// The type's base name, upper-case, without its size (`DECIMAL(18,3)` → `DECIMAL`).
+    fn base(&self) -> String {
+        self.data_type
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_uppercase()
+    }
+    fn is_string(&self) -> bool {
+        let b = self.base();
+        matches!(
+            b.as_str(),
+            "VARCHAR"
+                | "TEXT"
+                | "STRING"
+                | "CHAR"
+                | "BPCHAR"
+                | "CHARACTER"
+                | "CHARACTER VARYING"
+                | "NVARCHAR"
+                | "UTF8"
+                | "LARGEUTF8"
+                | "UTF8VIEW"
+        )
+    }
+    fn is_integer(&self) -> bool {
+        let b = self.base();
+        matches!(
+            b.as_str(),
+            "INTEGER"
+                | "INT"
+                | "BIGINT"
+                | "SMALLINT"
+                | "TINYINT"
+                | "HUGEINT"
+                | "UBIGINT"
+                | "UINTEGER"
+                | "USMALLINT"
+                | "UTINYINT"
+                | "INT2"
+                | "INT4"
+                | "INT8"
+                | "INT16"
+                | "INT32"
+                | "INT64"
+                | "UINT8"
+                | "UINT16"
+                | "UINT32"
+                | "UINT64"
+                | "LONG"
+                | "SHORT"
+        )
+    }
+    fn is_float(&self) -> bool {
+        let b = self.base();
+        matches!(
+            b.as_str(),
+            "FLOAT"
+                | "DOUBLE"
+                | "REAL"
+                | "FLOAT4"
+                | "FLOAT8"
+                | "DOUBLE PRECISION"
+                | "FLOAT32"
+                | "FLOAT64"
+        )
+    }
+    fn is_numeric(&self) -> bool {
+        let b = self.base();
+        b.starts_with("DECIMAL") || b.starts_with("NUMERIC")
+    }
+    /// `(precision, scale)` of a `DECIMAL(p, s)`.
+    fn precision_scale(&self) -> Option<(i64, i64)> {
+        let inner = self.data_type.split_once('(')?.1.trim_end_matches(')');
+        let (p, s) = inner.split_once(',')?;
+        Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
+    }
+}
+
+impl Object for Column {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(COLUMN_KEYS)
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "name" | "column" => Value::from(self.name.clone()),
+            "data_type" | "dtype" => Value::from(self.data_type.clone()),
+            "quoted" => Value::from(format!("\"{}\"", self.name.replace('"', "\"\""))),
+            "numeric_precision" => self
+                .precision_scale()
+                .map_or(Value::from(()), |p| Value::from(p.0)),
+            "numeric_scale" => self
+                .precision_scale()
+                .map_or(Value::from(()), |p| Value::from(p.1)),
+            "char_size" => Value::from(()),
+            _ => return None,
+        })
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let no_args = || -> Result<(), Error> { minijinja::value::from_args(args) };
+        let yes = |b: bool| -> Result<Value, Error> {
+            no_args()?;
+            Ok(Value::from(b))
+        };
+        match method {
+            "is_string" => yes(self.is_string()),
+            "is_integer" => yes(self.is_integer()),
+            "is_float" => yes(self.is_float()),
+            "is_numeric" => yes(self.is_numeric()),
+            "is_number" => yes(self.is_integer() || self.is_float() || self.is_numeric()),
+            "string_size" => {
+                no_args()?;
+                if !self.is_string() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("string_size: column '{}' is not a string", self.name),
+                    ));
+                }
+                // DuckDB's strings have no length limit; dbt-duckdb reports 256 too.
+                Ok(Value::from(256))
+            }
+            "literal" => {
+                let (v,): (Value,) = minijinja::value::from_args(args)?;
+                Ok(Value::from(format!("cast({v} as {})", self.data_type)))
+            }
+            "can_expand_to" => {
+                let (other,): (Value,) = minijinja::value::from_args(args)?;
+                let other = other.downcast_object_ref::<Column>().cloned();
+                Ok(Value::from(
+                    other.is_some_and(|o| self.is_string() && o.is_string()),
+                ))
+            }
+            "get" | "items" | "keys" | "values" => {
+                py_method(state, &Value::from_dyn_object(self.clone()), method, args)
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("column has no method '{method}'"),
+            )),
+        }
+    }
 }

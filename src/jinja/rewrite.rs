@@ -235,10 +235,11 @@ pub fn expression(expr: &str) -> Option<String> {
 fn mutable_literals(text: &str) -> Vec<(usize, usize, String)> {
     static SET: OnceLock<Regex> = OnceLock::new();
     let set = re(&SET, r"\{%-?\s*set\s+[A-Za-z_][A-Za-z0-9_]*\s*=\s*([\[{])");
-    if !text.contains("set") {
-        return Vec::new();
-    }
     let mut repl = Vec::new();
+    if !text.contains("set") {
+        empty_literals(text, &mut repl);
+        return repl;
+    }
     for cap in set.captures_iter(text) {
         let open = cap.get(1).expect("the pattern has this group");
         let Some(close) = matching_bracket(text, open.start()) else {
@@ -257,7 +258,74 @@ fn mutable_literals(text: &str) -> Vec<(usize, usize, String)> {
         repl.push((open.start(), open.start(), func.to_string()));
         repl.push((close + 1, close + 1, ")".to_string()));
     }
+    empty_literals(text, &mut repl);
     repl
+}
+
+/// Empty `[]` and `{}` literals anywhere in a tag or an expression (`{% do d.update({k: []}) %}`
+/// then `d[k].append(x)`) become mutable too; those a `set` rewrite above already wraps are
+/// left to it.
+fn empty_literals(text: &str, repl: &mut Vec<(usize, usize, String)>) {
+    if !(text.contains("[]") || text.contains("{}")) {
+        return;
+    }
+    let wrapped: std::collections::HashSet<usize> = repl.iter().map(|r| r.0).collect();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        // Inside `{{ ... }}` or `{% ... %}` only; comments and plain text are left alone.
+        let close = match (bytes[i], bytes[i + 1]) {
+            (b'{', b'{') => b'}',
+            (b'{', b'%') => b'%',
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        i += 2;
+        let mut quote: Option<u8> = None;
+        let mut depth = 0i32;
+        while i + 1 < bytes.len() {
+            let b = bytes[i];
+            if let Some(q) = quote {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == q {
+                    quote = None;
+                }
+                i += 1;
+                continue;
+            }
+            if depth == 0 && b == close && bytes[i + 1] == b'}' {
+                i += 2;
+                break;
+            }
+            match b {
+                b'\'' | b'"' => quote = Some(b),
+                b'[' | b'{' => {
+                    let end = if b == b'[' { b']' } else { b'}' };
+                    let mut j = i + 1;
+                    while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                        j += 1;
+                    }
+                    if j < bytes.len() && bytes[j] == end && !wrapped.contains(&i) {
+                        let func = if b == b'[' {
+                            "__weir_list([])"
+                        } else {
+                            "__weir_dict({})"
+                        };
+                        repl.push((i, j + 1, func.to_string()));
+                        i = j + 1;
+                        continue;
+                    }
+                    depth += 1;
+                }
+                b']' | b'}' => depth -= 1,
+                _ => {}
+            }
+            i += 1;
+        }
+    }
 }
 
 /// Words that mark a template as one that may do date arithmetic.
