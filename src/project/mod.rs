@@ -147,7 +147,9 @@ fn read(path: &Path) -> Result<Arc<str>> {
         .map_err(|e| io_error("read", path, e))
 }
 
-fn read_project_file(dir: &Path, display_prefix: &str) -> Result<(ProjectFile, Arc<str>)> {
+/// `dir/dbt_project.yml`, typed; `display_prefix` is how messages name `dir`
+/// (`dbt_packages/utils/`, `""` for the root project).
+pub fn read_project_file(dir: &Path, display_prefix: &str) -> Result<(ProjectFile, Arc<str>)> {
     let path = dir.join("dbt_project.yml");
     if !path.is_file() {
         return Err(Diagnostic::error(
@@ -219,7 +221,9 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
     };
 
     let mut packages = vec![load_package(&root, "", file.clone(), true)?];
-    let pkg_dir = root.join("dbt_packages");
+    // Installed packages: directories, or symlinks to them (`deps` links `local:` packages).
+    let install_path = file.packages_install_path();
+    let pkg_dir = root.join(&install_path);
     if pkg_dir.is_dir() {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(&pkg_dir)
             .map_err(|e| io_error("list", &pkg_dir, e))?
@@ -233,7 +237,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .to_string();
-            let prefix = format!("dbt_packages/{dir_name}/");
+            let prefix = format!("{}/{dir_name}/", install_path.trim_end_matches('/'));
             let (pfile, _) = read_project_file(&dir, &prefix)?;
             if packages.iter().any(|p: &Package| p.name == pfile.name) {
                 warnings.push(Diagnostic::warning(

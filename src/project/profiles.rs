@@ -254,7 +254,7 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
 /// profiles.yml may call `env_var()`; render it with a minimal Jinja environment.
 pub type EnvVarFn = fn(&str, Option<&str>) -> Result<String>;
 
-fn render_env_vars(text: &str, shown: &str, env_var: EnvVarFn) -> Result<String> {
+pub(crate) fn render_env_vars(text: &str, shown: &str, env_var: EnvVarFn) -> Result<String> {
     if !text.contains("{{") && !text.contains("{%") {
         return Ok(text.to_string());
     }
