@@ -30,6 +30,12 @@ pub(super) fn cmd_deps(args: &DepsArgs) -> Result<ExitCode> {
                 format!("Updating lock file in file path: {}", path.display())
             }
             Event::NoPackages(file) => format!("No packages were found in {file}"),
+            Event::RemovedDuplicate(p) => {
+                format!("Found duplicate package in the package file, removing: {p}")
+            }
+            Event::Added(p, file) => {
+                format!("Added new package {p} to {}", file.display())
+            }
         };
         println!("{}", scrub(&line));
     };
@@ -39,6 +45,15 @@ pub(super) fn cmd_deps(args: &DepsArgs) -> Result<ExitCode> {
             upgrade: args.upgrade,
             lock_only: args.lock,
             version_check: !args.no_version_check,
+            vars: args.project.vars.clone(),
+            add_package: args.add_package.as_deref().map(|p| {
+                let source = match args.source {
+                    super::PackageSource::Hub => deps::AddSource::Hub,
+                    super::PackageSource::Git => deps::AddSource::Git,
+                    super::PackageSource::Local => deps::AddSource::Local,
+                };
+                deps::AddPackage::parse(p, source)
+            }),
         },
         &mut print,
     )?;

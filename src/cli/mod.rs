@@ -87,6 +87,20 @@ pub struct DepsArgs {
     /// Also consider hub versions whose require_dbt_version excludes dbt 1.12
     #[arg(long)]
     pub no_version_check: bool,
+    /// Add a package to packages.yml first, then install: `org/name@1.1.1` (a range:
+    /// `org/name@>=1.0.0,<2.0.0`), `<git url>@<revision>` or a local path
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub add_package: Option<String>,
+    /// Where the package of --add-package comes from
+    #[arg(long, value_enum, default_value_t = PackageSource::Hub, requires = "add_package")]
+    pub source: PackageSource,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageSource {
+    Hub,
+    Git,
+    Local,
 }
 
 #[derive(Args, Debug)]

@@ -7,10 +7,11 @@
 //! fetched into a staging area and swapped in only once all of them are there ([`install`]),
 //! so a failure leaves the install directory as it was.
 //!
-//! This module reads YAML and files and runs `git`; it renders no Jinja but `env_var()` in the
-//! package files, and knows nothing of nodes. It reports progress as [`Event`]s; the CLI
+//! This module reads YAML and files and runs `git`; it renders no Jinja but `env_var()` and
+//! `var()` in the package files, and knows nothing of nodes. It reports progress as [`Event`]s; the CLI
 //! prints them.
 
+mod add;
 mod fetch;
 mod hub;
 mod install;
@@ -22,6 +23,7 @@ mod versions;
 use std::path::PathBuf;
 
 use crate::diagnostics::{io_error, Diagnostic, Result};
+pub use add::{AddPackage, AddSource};
 use resolve::{Resolver, Source};
 
 /// dbt's lock file name, in the project directory.
@@ -38,6 +40,10 @@ pub struct Options {
     /// Leave out hub versions whose `require_dbt_version` excludes dbt
     /// [`hub::DBT_VERSION`].
     pub version_check: bool,
+    /// `--vars`, for `var()` in the package files.
+    pub vars: Option<String>,
+    /// `--add-package`: first add this package to the package file.
+    pub add_package: Option<AddPackage>,
 }
 
 /// Progress, in the order dbt prints it.
@@ -58,18 +64,55 @@ pub enum Event {
     /// The specification lists no package (the file it looked for).
     NoPackages(String),
     Warning(Diagnostic),
+    /// `--add-package`: an entry that named the same package was removed.
+    RemovedDuplicate(String),
+    /// `--add-package`: the package (`name@version`) was added to the file.
+    Added(String, PathBuf),
 }
 
 /// Install (or, with `lock_only`, only pin) the project's packages.
 pub fn run(opts: &Options, report: &mut dyn FnMut(Event)) -> Result<()> {
-    let env_var = crate::project::secret_env_var;
     let root = opts
         .project_dir
         .canonicalize()
         .map_err(|e| io_error("open project directory", &opts.project_dir, e))?;
     let (file, _) = crate::project::read_project_file(&root, "")?;
+    let Some(pkg) = &opts.add_package else {
+        return install(opts, &root, &file, report);
+    };
+    let added = add::add(&root, pkg)?;
+    for r in &added.removed {
+        report(Event::RemovedDuplicate(r.clone()));
+    }
+    let shown = match &pkg.version {
+        Some(v) => format!("{}@{v}", pkg.name),
+        None => pkg.name.clone(),
+    };
+    report(Event::Added(shown, added.file.clone()));
+    // All or nothing here too: a package that cannot be installed is not left in the file.
+    let result = install(opts, &root, &file, report);
+    if result.is_err() {
+        add::undo(&added);
+    }
+    result
+}
+
+fn install(
+    opts: &Options,
+    root: &std::path::Path,
+    file: &crate::project::ProjectFile,
+    report: &mut dyn FnMut(Event),
+) -> Result<()> {
+    let render = spec::Render {
+        env_var: crate::project::secret_env_var,
+        vars: match &opts.vars {
+            Some(v) => crate::project::parse_vars(v)?,
+            None => Default::default(),
+        },
+    };
+    let root = root.to_path_buf();
     let install_dir = root.join(file.packages_install_path());
-    let spec = spec::read_dir_spec(&root, "", env_var)?;
+    let spec = spec::read_dir_spec(&root, "", &render)?;
     for w in &spec.warnings {
         report(Event::Warning(w.clone()));
     }
@@ -85,13 +128,13 @@ pub fn run(opts: &Options, report: &mut dyn FnMut(Event)) -> Result<()> {
     let lock = if opts.upgrade {
         None
     } else {
-        spec::read_lock(&root, env_var)?.filter(|l| l.sha1_hash.as_deref() == Some(hash.as_str()))
+        spec::read_lock(&root, &render)?.filter(|l| l.sha1_hash.as_deref() == Some(hash.as_str()))
     };
     if opts.lock_only && lock.is_some() {
         return Ok(());
     }
     let staging = install::Staging::new(&install_dir)?;
-    let mut resolver = Resolver::new(&root, &staging.work, opts.version_check, env_var);
+    let mut resolver = Resolver::new(&root, &staging.work, opts.version_check, &render);
     let fresh = lock.is_none();
     let pinned = match &lock {
         Some(l) => resolver.locked(l)?,

@@ -13,10 +13,9 @@ use indexmap::IndexMap;
 
 use super::fetch;
 use super::hub::{display_url, Hub};
-use super::spec::{self, Entry, Kind, SpecFile};
+use super::spec::{self, Entry, Kind, Render, SpecFile};
 use super::versions::{self, Requirement, Version};
 use crate::diagnostics::{io_error, Code, Diagnostic, Location, Result};
-use crate::project::profiles::EnvVarFn;
 
 /// Who asked for a package, for messages.
 #[derive(Debug, Clone)]
@@ -246,7 +245,7 @@ pub(crate) struct Resolver<'a> {
     version_check: bool,
     /// The lock pins exact versions: no index check, no dbt-version filter.
     locked: bool,
-    env_var: EnvVarFn,
+    render: &'a Render,
     checkouts: HashMap<(String, String, Option<String>), (PathBuf, String)>,
     downloads: HashMap<String, PathBuf>,
     pins: HashMap<String, Pinned>,
@@ -259,7 +258,7 @@ impl<'a> Resolver<'a> {
         root: &'a Path,
         work: &'a Path,
         version_check: bool,
-        env_var: EnvVarFn,
+        render: &'a Render,
     ) -> Self {
         Resolver {
             root,
@@ -267,7 +266,7 @@ impl<'a> Resolver<'a> {
             hub: None,
             version_check,
             locked: false,
-            env_var,
+            render,
             checkouts: HashMap::new(),
             downloads: HashMap::new(),
             pins: HashMap::new(),
@@ -534,7 +533,7 @@ impl<'a> Resolver<'a> {
             .clone()
             .unwrap_or_else(|| package.rsplit('/').next().unwrap_or(package).to_string());
         let deps_shown = format!("{package} {version} on the package hub");
-        let deps = spec::parse_items(&info.packages, &deps_shown, self.env_var)?;
+        let deps = spec::parse_items(&info.packages, &deps_shown, self.render)?;
         let pinned = Pinned {
             source: Source::Hub {
                 package: package.to_string(),
@@ -582,7 +581,7 @@ impl<'a> Resolver<'a> {
         };
         let name = fetch::project_name(&dir, &shown)?;
         let prefix = format!("{}/", shown);
-        let deps = spec::read_dir_spec(&dir, &prefix, self.env_var)?;
+        let deps = spec::read_dir_spec(&dir, &prefix, self.render)?;
         Ok(Pinned {
             source: Source::Git {
                 url: url.to_string(),
@@ -614,7 +613,7 @@ impl<'a> Resolver<'a> {
         let name = fetch::project_name(&abs, &shown).map_err(|e| {
             crate::diagnostics::Error::from(e.diagnostic().clone().at_opt(asked.at.clone()))
         })?;
-        let deps = spec::read_dir_spec(&abs, &format!("{path}/"), self.env_var)?;
+        let deps = spec::read_dir_spec(&abs, &format!("{path}/"), self.render)?;
         Ok(Pinned {
             source: Source::Local {
                 path: path.to_string(),
@@ -641,7 +640,7 @@ impl<'a> Resolver<'a> {
         };
         let shown = format!("tarball package {name}");
         fetch::project_name(&dir, &shown)?;
-        let deps = spec::read_dir_spec(&dir, &format!("{shown}/"), self.env_var)?;
+        let deps = spec::read_dir_spec(&dir, &format!("{shown}/"), self.render)?;
         Ok(Pinned {
             source: Source::Tarball {
                 url: url.to_string(),

@@ -1,5 +1,5 @@
 //! `packages.yml`, `dependencies.yml` and `package-lock.yml` read into typed entries, with
-//! `env_var()` rendered in every string (secrets allowed, as dbt allows them here), each
+//! `env_var()` (secrets allowed, as dbt allows them here) and `var()` rendered in every string, each
 //! entry's place in its file for messages, and dbt's `sha1_hash` of the specification.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use serde_yaml::Value as Yaml;
 
 use super::versions::Requirement;
 use crate::diagnostics::{closest, io_error, Code, Diagnostic, Location, Result};
-use crate::project::profiles::{render_env_vars, EnvVarFn};
+use crate::project::profiles::{render_config_text, EnvVarFn};
 
 /// Where a package comes from, rendered.
 #[derive(Debug, Clone)]
@@ -61,6 +61,19 @@ pub(crate) struct SpecFile {
     packages_at: Option<Location>,
 }
 
+/// How package files are rendered, as dbt's package renderer does: `env_var()` (secrets
+/// allowed) and `var()` over the command's `--vars`.
+pub(crate) struct Render {
+    pub(crate) env_var: EnvVarFn,
+    pub(crate) vars: Map<String, Json>,
+}
+
+impl Render {
+    fn text(&self, text: &str, shown: &str) -> Result<String> {
+        render_config_text(text, shown, self.env_var, Some(&self.vars))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     /// `packages.yml`: only `packages:` is allowed.
@@ -82,7 +95,7 @@ fn read(path: &Path) -> Result<Option<Arc<str>>> {
 /// The packages a project (or an installed package) asks for: `packages.yml`, or the
 /// `packages:` of `dependencies.yml` (both is an error, as in dbt). `shown_prefix` names `dir`
 /// in messages.
-pub(crate) fn read_dir_spec(dir: &Path, shown_prefix: &str, env_var: EnvVarFn) -> Result<SpecFile> {
+pub(crate) fn read_dir_spec(dir: &Path, shown_prefix: &str, r: &Render) -> Result<SpecFile> {
     let packages = read(&dir.join("packages.yml"))?;
     let dependencies = read(&dir.join("dependencies.yml"))?;
     let packages = match packages {
@@ -90,7 +103,7 @@ pub(crate) fn read_dir_spec(dir: &Path, shown_prefix: &str, env_var: EnvVarFn) -
             text,
             &format!("{shown_prefix}packages.yml"),
             Role::Packages,
-            env_var,
+            r,
         )?),
         None => None,
     };
@@ -99,7 +112,7 @@ pub(crate) fn read_dir_spec(dir: &Path, shown_prefix: &str, env_var: EnvVarFn) -
             text,
             &format!("{shown_prefix}dependencies.yml"),
             Role::Dependencies,
-            env_var,
+            r,
         )?),
         None => None,
     };
@@ -136,15 +149,15 @@ pub(crate) fn read_dir_spec(dir: &Path, shown_prefix: &str, env_var: EnvVarFn) -
 }
 
 /// `package-lock.yml` in `dir`, if there is one.
-pub(crate) fn read_lock(dir: &Path, env_var: EnvVarFn) -> Result<Option<SpecFile>> {
+pub(crate) fn read_lock(dir: &Path, r: &Render) -> Result<Option<SpecFile>> {
     match read(&dir.join(super::LOCK_FILE))? {
-        Some(text) => Ok(Some(parse(text, super::LOCK_FILE, Role::Lock, env_var)?)),
+        Some(text) => Ok(Some(parse(text, super::LOCK_FILE, Role::Lock, r)?)),
         None => Ok(None),
     }
 }
 
 /// Entries given as values (a hub package's `packages` in the hub's JSON), named `shown`.
-pub(crate) fn parse_items(items: &[Yaml], shown: &str, env_var: EnvVarFn) -> Result<Vec<Entry>> {
+pub(crate) fn parse_items(items: &[Yaml], shown: &str, r: &Render) -> Result<Vec<Entry>> {
     let spot = Spot {
         shown,
         text: None,
@@ -152,7 +165,7 @@ pub(crate) fn parse_items(items: &[Yaml], shown: &str, env_var: EnvVarFn) -> Res
     };
     items
         .iter()
-        .map(|item| parse_entry(item.clone(), &spot, env_var))
+        .map(|item| parse_entry(item.clone(), &spot, r))
         .collect()
 }
 
@@ -171,12 +184,7 @@ fn malformed(
 }
 
 /// Read one file's text.
-pub(crate) fn parse(
-    text: Arc<str>,
-    shown: &str,
-    role: Role,
-    env_var: EnvVarFn,
-) -> Result<SpecFile> {
+pub(crate) fn parse(text: Arc<str>, shown: &str, role: Role, r: &Render) -> Result<SpecFile> {
     let doc: Yaml = serde_yaml::from_str(&text)
         .map_err(|e| crate::project::profiles::yaml_error(shown, &text, &e))?;
     let mut out = SpecFile {
@@ -202,6 +210,8 @@ pub(crate) fn parse(
         match (key, role) {
             ("packages", _) => list = Some(v),
             ("sha1_hash", Role::Lock) => out.sha1_hash = v.as_str().map(str::to_string),
+            // dbt drops a `sha1_hash:` found in packages.yml.
+            ("sha1_hash", _) => {}
             ("projects", Role::Dependencies) => out.warnings.push(
                 Diagnostic::warning(
                     Code::W702,
@@ -242,7 +252,7 @@ pub(crate) fn parse(
             text: Some(&text),
             span,
         };
-        let entry = parse_entry(item, &spot, env_var)?;
+        let entry = parse_entry(item, &spot, r)?;
         out.entries.push(entry);
     }
     Ok(out)
@@ -334,23 +344,23 @@ fn yaml_to_json(v: &Yaml) -> Json {
 }
 
 /// Every string in `v` rendered (`env_var()`), as dbt renders package specs.
-fn render(v: &Json, spot: &Spot<'_>, key: &str, env_var: EnvVarFn) -> Result<Json> {
+fn render(v: &Json, spot: &Spot<'_>, key: &str, r: &Render) -> Result<Json> {
     Ok(match v {
         Json::String(s) if s.contains("{{") || s.contains("{%") => {
-            Json::String(render_env_vars(s, spot.shown, env_var).map_err(|e| {
+            Json::String(r.text(s, spot.shown).map_err(|e| {
                 crate::diagnostics::Error::from(e.diagnostic().clone().at_opt(spot.value(key)))
             })?)
         }
         Json::Array(a) => Json::Array(
             a.iter()
-                .map(|x| render(x, spot, key, env_var))
+                .map(|x| render(x, spot, key, r))
                 .collect::<Result<_>>()?,
         ),
         other => other.clone(),
     })
 }
 
-fn parse_entry(item: Yaml, spot: &Spot<'_>, env_var: EnvVarFn) -> Result<Entry> {
+fn parse_entry(item: Yaml, spot: &Spot<'_>, r: &Render) -> Result<Entry> {
     let Yaml::Mapping(m) = &item else {
         return Err(spot.err(
             None,
@@ -368,10 +378,7 @@ fn parse_entry(item: Yaml, spot: &Spot<'_>, env_var: EnvVarFn) -> Result<Entry> 
                 "keys are names such as `package` or `version`",
             ));
         };
-        rendered.insert(
-            key.to_string(),
-            render(&yaml_to_json(v), spot, key, env_var)?,
-        );
+        rendered.insert(key.to_string(), render(&yaml_to_json(v), spot, key, r)?);
     }
     let kinds: Vec<&str> = ["package", "git", "local", "tarball", "private"]
         .into_iter()
@@ -628,9 +635,10 @@ fn python_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// Byte ranges of the block-style items of the top-level `packages:` list (flow-style lists
-/// give none, and messages then name the file without a line).
-fn item_spans(text: &str) -> Vec<(usize, usize)> {
+/// Byte ranges of the block-style items of the top-level `packages:` list, from the `-` to
+/// the end of the item's last line (flow-style lists give none, and messages then name the
+/// file without a line).
+pub(super) fn item_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut in_list = false;
     let mut indent = None;
@@ -644,9 +652,6 @@ fn item_spans(text: &str) -> Vec<(usize, usize)> {
             continue;
         }
         if lead == 0 && !body.starts_with('-') {
-            if let Some(last) = spans.last_mut().filter(|_| in_list) {
-                last.1 = start;
-            }
             in_list = body.starts_with("packages:");
             continue;
         }
@@ -687,6 +692,13 @@ fn top_key_location(shown: &str, text: &Arc<str>, key: &str) -> Option<Location>
 mod tests {
     use super::*;
 
+    fn fake() -> Render {
+        Render {
+            env_var: fake_env,
+            vars: Map::new(),
+        }
+    }
+
     fn fake_env(name: &str, default: Option<&str>) -> Result<String> {
         match name {
             "MYTOK" => Ok("abc".into()),
@@ -711,14 +723,14 @@ mod tests {
   - tarball: https://example.com/x.tar.gz
     name: xpkg
 "#;
-        let f = parse(Arc::from(text), "packages.yml", Role::Packages, fake_env).unwrap();
+        let f = parse(Arc::from(text), "packages.yml", Role::Packages, &fake()).unwrap();
         assert_eq!(f.entries.len(), 5);
         assert_eq!(
             sha1_hash(&f.entries),
             "7dfda7ba4e3aeb9043a0b708c56f9dbfb3dfa833"
         );
         let local = "packages:\n  - local: sub/other\n";
-        let f = parse(Arc::from(local), "packages.yml", Role::Packages, fake_env).unwrap();
+        let f = parse(Arc::from(local), "packages.yml", Role::Packages, &fake()).unwrap();
         assert_eq!(
             sha1_hash(&f.entries),
             "347e0c10d7f460106a2f7cb3de4f00cbc9feab07"
@@ -729,7 +741,7 @@ mod tests {
     fn entries_are_located() {
         let text =
             "packages:\n  - local: a\n\n  - package: dbt-labs/dbt_utils\n    versoin: 1.0.0\n";
-        let err = parse(Arc::from(text), "packages.yml", Role::Packages, fake_env).unwrap_err();
+        let err = parse(Arc::from(text), "packages.yml", Role::Packages, &fake()).unwrap_err();
         let r = err.diagnostic().render();
         assert!(r.contains("packages.yml:5:5"), "{r}");
         assert!(r.contains("did you mean `version`?"), "{r}");

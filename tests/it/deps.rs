@@ -123,7 +123,8 @@ fn local_package_is_linked_and_its_macros_compile() {
     );
     let root = root_project(
         tmp.path(),
-        "packages:\n  - local: ../shared\n",
+        // The path from `--vars`: dbt renders `var()` and `env_var()` in packages.yml.
+        "packages:\n  - local: \"{{ var('shared_path') }}\"\n",
         "{{ shared_macros.cents('amount') }}",
     );
     // Installed where dbt_project.yml says, and read from there by the project loader.
@@ -132,7 +133,7 @@ fn local_package_is_linked_and_its_macros_compile() {
         "dbt_project.yml",
         "name: proj\nversion: '1.0'\npackages-install-path: vendor\n",
     );
-    let out = deps(&root, &[], &[]);
+    let out = deps(&root, &["--vars", "{shared_path: ../shared}"], &[]);
     ok(&out);
     assert!(
         out.stdout
@@ -593,6 +594,31 @@ fn hub_and_tarball_packages_with_a_lock_and_an_atomic_failure() {
     assert!(std::fs::read_to_string(root.join("package-lock.yml"))
         .unwrap()
         .contains("    version: 1.0.0\n"));
+    assert_eq!(snapshot(&root.join("dbt_packages")), installed);
+
+    // 8. --add-package edits packages.yml in place, then installs; if the install fails, the
+    //    file is put back too.
+    let out = deps(&root, &["--add-package", "org/beta@0.1.0"], &env);
+    ok(&out);
+    assert_eq!(
+        std::fs::read_to_string(root.join("packages.yml")).unwrap(),
+        "packages:\n  - package: org/alpha\n    version: 1.0.0\n  - package: org/beta\n    version: 0.1.0\n"
+    );
+    assert_eq!(installed_version(&root, "alpha"), "1.0.0");
+    let spec_now = std::fs::read_to_string(root.join("packages.yml")).unwrap();
+    let installed = snapshot(&root.join("dbt_packages"));
+    let out = deps(&root, &["--add-package", "org/beta@9.9.9"], &env);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no version of org/beta matches 9.9.9, >=0.1.0"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("packages.yml")).unwrap(),
+        spec_now
+    );
     assert_eq!(snapshot(&root.join("dbt_packages")), installed);
 }
 
