@@ -439,7 +439,7 @@ fn validate_output(
 
 /// The first line of `text` that sets `key:` (profiles are small; the key names are distinct
 /// enough that the first hit is the one meant, and a miss only loses the location).
-fn key_location(path: &str, text: &Arc<str>, key: &str) -> Option<Location> {
+pub(super) fn key_location(path: &str, text: &Arc<str>, key: &str) -> Option<Location> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();

@@ -133,6 +133,18 @@ fn local_package_is_linked_and_its_macros_compile() {
         "dbt_project.yml",
         "name: proj\nversion: '1.0'\npackages-install-path: vendor\n",
     );
+    // Before `weir deps`, other commands say to run it, as dbt does.
+    let out = weir_env(
+        &["compile", "--project-dir", root.to_str().unwrap()],
+        &root,
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("error[E108]: packages.yml lists 1 package(s), but only 0 package(s) are installed in vendor/"),
+        "{}",
+        out.stderr
+    );
     let out = deps(&root, &["--vars", "{shared_path: ../shared}"], &[]);
     ok(&out);
     assert!(
