@@ -540,13 +540,25 @@ fn parse_entry(item: Yaml, spot: &Spot<'_>, r: &Render) -> Result<Entry> {
             }
         }
     };
-    // dbt's `to_dict()`: the rendered fields, `install_prerelease` always on hub entries,
-    // and the entry as written under `unrendered`.
+    // dbt's `to_dict()`: every field of the entry's dataclass, rendered, with its default
+    // when not written (`null`, `install_prerelease: false`), except a `name` that is not
+    // set; and the entry as written under `unrendered`.
     let mut hash = rendered;
-    if matches!(kind, Kind::Hub { .. }) && !hash.contains_key("install_prerelease") {
-        hash.insert("install_prerelease".into(), Json::Bool(false));
+    let defaults: &[(&str, Json)] = match kind {
+        Kind::Hub { .. } => &[("install_prerelease", Json::Bool(false))],
+        Kind::Git { .. } => &[
+            ("revision", Json::Null),
+            ("warn-unpinned", Json::Null),
+            ("subdirectory", Json::Null),
+        ],
+        Kind::Local { .. } | Kind::Tarball { .. } => &[],
+    };
+    for (k, v) in defaults {
+        hash.entry(k.to_string()).or_insert_with(|| v.clone());
     }
-    hash.retain(|_, v| !v.is_null());
+    if hash.get("name").is_some_and(Json::is_null) {
+        hash.remove("name");
+    }
     hash.insert("unrendered".into(), unrendered);
     Ok(Entry {
         kind,
@@ -702,6 +714,7 @@ mod tests {
     fn fake_env(name: &str, default: Option<&str>) -> Result<String> {
         match name {
             "MYTOK" => Ok("abc".into()),
+            "REPO_DIR" => Ok("/tmp/grepo".into()),
             _ => Ok(default.unwrap_or_default().to_string()),
         }
     }
@@ -728,6 +741,13 @@ mod tests {
         assert_eq!(
             sha1_hash(&f.entries),
             "7dfda7ba4e3aeb9043a0b708c56f9dbfb3dfa833"
+        );
+        // Fields not written are `null` in dbt's dict (git's revision, warn-unpinned, ...).
+        let git = "packages:\n  - git: \"file://{{ env_var('REPO_DIR') }}\"\n    revision: v1.0\n    subdirectory: sub/pkg\n  - tarball: http://127.0.0.1:8765/dl/gamma.tar.gz\n    name: gamma\n  - git: file:///tmp/grepo\n    subdirectory: sub/pkg\n";
+        let f = parse(Arc::from(git), "packages.yml", Role::Packages, &fake()).unwrap();
+        assert_eq!(
+            sha1_hash(&f.entries),
+            "793600232e9c4219bdffd97aeb7adea4e1729f06"
         );
         let local = "packages:\n  - local: sub/other\n";
         let f = parse(Arc::from(local), "packages.yml", Role::Packages, &fake()).unwrap();
