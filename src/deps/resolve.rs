@@ -137,16 +137,11 @@ impl Unpinned {
         }
     }
 
-    /// Merge `other` (the same package) in; false when it adds nothing.
+    /// Merge `other` (the same package) in; false when it adds nothing. As in dbt, the
+    /// first entry's `install_prerelease` stays.
     fn incorporate(&mut self, other: Unpinned) -> bool {
         match (self, other) {
-            (
-                Unpinned::Hub {
-                    reqs, prerelease, ..
-                },
-                Unpinned::Hub { reqs: more, .. },
-            ) => {
-                let _ = prerelease; // dbt keeps the first entry's install_prerelease
+            (Unpinned::Hub { reqs, .. }, Unpinned::Hub { reqs: more, .. }) => {
                 let mut changed = false;
                 for (r, a) in more {
                     if !reqs.iter().any(|(x, _)| x.to_string() == r.to_string()) {
