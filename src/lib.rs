@@ -9,6 +9,8 @@
 //! - [`diagnostics`]: the one error type, rendered rustc-style with file, line and caret.
 //! - [`fsio`]: files under `target/` written whole or not at all (temporary file, rename).
 //! - [`project`]: `dbt_project.yml`, profiles, packages, every file read; no rendering.
+//! - [`deps`]: `weir deps`: packages from the hub, git, local paths and tarballs, installed
+//!   all at once, pinned in `package-lock.yml`.
 //! - [`jinja`]: minijinja with dbt's context and macros; error locations mapped to user files.
 //! - [`parse`]: the parse phase: nodes, configs, generic tests, sources, names.
 //! - [`graph`]: the DAG, cycle errors, dbt's selection syntax.
@@ -26,6 +28,7 @@ pub mod artifacts;
 #[allow(clippy::print_stderr)]
 pub mod cli;
 pub mod compile;
+pub mod deps;
 pub mod diagnostics;
 pub mod engine;
 pub mod fsio;

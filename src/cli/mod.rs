@@ -17,6 +17,7 @@ use crate::parse::{self, Manifest, ParseOptions, ResourceType};
 use crate::project::memory::MemoryLimit;
 use crate::project::{self, LoadOptions};
 
+mod deps_cmd;
 mod run_cmd;
 
 #[derive(Parser, Debug)]
@@ -49,6 +50,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Run one SQL statement against the warehouse and print its result
     Sql(SqlArgs),
+    /// Install the packages of packages.yml (hub, git, local, tarball) into dbt_packages/ and pin them in package-lock.yml
+    Deps(DepsArgs),
     /// Source commands: `weir source freshness`
     Source {
         #[command(subcommand)]
@@ -68,6 +71,36 @@ pub struct FreshnessArgs {
     pub project: ProjectArgs,
     #[command(flatten)]
     pub selection: SelectArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DepsArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Resolve the packages again (newest matching hub versions, branch heads), ignoring
+    /// package-lock.yml
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Only write package-lock.yml; install nothing
+    #[arg(long)]
+    pub lock: bool,
+    /// Also consider hub versions whose require_dbt_version excludes dbt 1.12
+    #[arg(long)]
+    pub no_version_check: bool,
+    /// Add a package to packages.yml first, then install: `org/name@1.1.1` (a range:
+    /// `org/name@>=1.0.0,<2.0.0`), `<git url>@<revision>` or a local path
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub add_package: Option<String>,
+    /// Where the package of --add-package comes from
+    #[arg(long, value_enum, default_value_t = PackageSource::Hub, requires = "add_package")]
+    pub source: PackageSource,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageSource {
+    Hub,
+    Git,
+    Local,
 }
 
 #[derive(Args, Debug)]
@@ -354,6 +387,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(_) => "build",
         Command::Show(_) => "show",
         Command::Sql(_) => "sql",
+        Command::Deps(_) => "deps",
         Command::Source { .. } => "freshness",
     });
     match cli.command {
@@ -376,6 +410,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(args) => run_cmd::cmd_run(&args, run_cmd::Mode::Build),
         Command::Show(args) => run_cmd::cmd_show(&args),
         Command::Sql(args) => run_cmd::cmd_sql(&args),
+        Command::Deps(args) => deps_cmd::cmd_deps(&args),
         Command::Source {
             command: SourceCommand::Freshness(args),
         } => run_cmd::cmd_freshness(&args),

@@ -28,6 +28,8 @@ pub struct ProjectFile {
     pub docs_paths: Option<Vec<String>>,
     #[serde(rename = "target-path")]
     pub target_path: Option<String>,
+    #[serde(rename = "packages-install-path")]
+    pub packages_install_path: Option<String>,
     #[serde(rename = "clean-targets")]
     pub clean_targets: Option<Vec<String>>,
     #[serde(rename = "require-dbt-version")]
@@ -114,6 +116,12 @@ impl ProjectFile {
                 all
             }
         }
+    }
+    /// Where `deps` installs packages and the loader reads them (`dbt_packages` by default).
+    pub fn packages_install_path(&self) -> String {
+        self.packages_install_path
+            .clone()
+            .unwrap_or_else(|| "dbt_packages".into())
     }
     pub fn target_path(&self) -> String {
         self.target_path.clone().unwrap_or_else(|| "target".into())

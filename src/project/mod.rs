@@ -147,7 +147,9 @@ fn read(path: &Path) -> Result<Arc<str>> {
         .map_err(|e| io_error("read", path, e))
 }
 
-fn read_project_file(dir: &Path, display_prefix: &str) -> Result<(ProjectFile, Arc<str>)> {
+/// `dir/dbt_project.yml`, typed; `display_prefix` is how messages name `dir`
+/// (`dbt_packages/utils/`, `""` for the root project).
+pub fn read_project_file(dir: &Path, display_prefix: &str) -> Result<(ProjectFile, Arc<str>)> {
     let path = dir.join("dbt_project.yml");
     if !path.is_file() {
         return Err(Diagnostic::error(
@@ -219,34 +221,38 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
     };
 
     let mut packages = vec![load_package(&root, "", file.clone(), true)?];
-    let pkg_dir = root.join("dbt_packages");
+    // Installed packages: directories, or symlinks to them (`deps` links `local:` packages).
+    let install_path = file.packages_install_path();
+    let pkg_dir = root.join(&install_path);
+    let mut dirs: Vec<PathBuf> = Vec::new();
     if pkg_dir.is_dir() {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&pkg_dir)
+        dirs = std::fs::read_dir(&pkg_dir)
             .map_err(|e| io_error("list", &pkg_dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join("dbt_project.yml").is_file())
             .collect();
         dirs.sort();
-        for dir in dirs {
-            let dir_name = dir
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            let prefix = format!("dbt_packages/{dir_name}/");
-            let (pfile, _) = read_project_file(&dir, &prefix)?;
-            if packages.iter().any(|p: &Package| p.name == pfile.name) {
-                warnings.push(Diagnostic::warning(
-                    Code::W105,
-                    format!(
-                        "package '{}' is installed twice; using the first",
-                        pfile.name
-                    ),
-                ));
-                continue;
-            }
-            packages.push(load_package(&dir, &prefix, pfile, false)?);
+    }
+    check_installed(&root, dirs.len(), &install_path)?;
+    for dir in dirs {
+        let dir_name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let prefix = format!("{}/{dir_name}/", install_path.trim_end_matches('/'));
+        let (pfile, _) = read_project_file(&dir, &prefix)?;
+        if packages.iter().any(|p: &Package| p.name == pfile.name) {
+            warnings.push(Diagnostic::warning(
+                Code::W105,
+                format!(
+                    "package '{}' is installed twice; using the first",
+                    pfile.name
+                ),
+            ));
+            continue;
         }
+        packages.push(load_package(&dir, &prefix, pfile, false)?);
     }
 
     let mut hasher = Fingerprint::default();
@@ -280,6 +286,48 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
         warnings,
         fingerprint: hasher.finish(),
     })
+}
+
+/// dbt's check before it reads the packages: `packages.yml` (or the `dependencies.yml` that
+/// lists the packages) asks for more packages than are installed, so `weir deps` has not run
+/// since it changed. Like dbt, it counts the project's own entries against every installed
+/// package, so a package missing beside its installed dependencies can go unnoticed.
+fn check_installed(root: &Path, installed: usize, install_path: &str) -> Result<()> {
+    for name in ["dependencies.yml", "packages.yml"] {
+        let path = root.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let text: Arc<str> = Arc::from(text);
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| profiles::yaml_error(name, &text, &e))?;
+        let specified = match doc.get("packages") {
+            None | Some(serde_yaml::Value::Null) => continue,
+            Some(serde_yaml::Value::Sequence(s)) => s.len(),
+            Some(_) => {
+                return Err(Diagnostic::error(
+                    Code::E103,
+                    format!("`packages:` in {name} must be a list"),
+                )
+                .at_opt(profiles::key_location(name, &text, "packages"))
+                .help("write each package as a list item: `- package: dbt-labs/dbt_utils`")
+                .into())
+            }
+        };
+        if specified > installed {
+            return Err(Diagnostic::error(
+                Code::E108,
+                format!(
+                    "{name} lists {specified} package(s), but only {installed} package(s) are installed in {install_path}/"
+                ),
+            )
+            .at_opt(profiles::key_location(name, &text, "packages"))
+            .help("run `weir deps` to install them")
+            .into());
+        }
+        return Ok(());
+    }
+    Ok(())
 }
 
 /// FNV-1a over everything read: cheap, deterministic across runs and machines (unlike

@@ -255,11 +255,48 @@ pub fn resolve(req: &ProfileRequest, env_var: EnvVarFn) -> Result<Target> {
 pub type EnvVarFn = fn(&str, Option<&str>) -> Result<String>;
 
 fn render_env_vars(text: &str, shown: &str, env_var: EnvVarFn) -> Result<String> {
+    render_config_text(text, shown, env_var, None)
+}
+
+/// `text` rendered with `env_var()` and, when `vars` is given, `var()` over them (the
+/// `--vars` of the command, as dbt's package renderer has it).
+pub(crate) fn render_config_text(
+    text: &str,
+    shown: &str,
+    env_var: EnvVarFn,
+    vars: Option<&Map<String, Json>>,
+) -> Result<String> {
     if !text.contains("{{") && !text.contains("{%") {
         return Ok(text.to_string());
     }
     let mut env = minijinja::Environment::new();
     let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
+    if let Some(vars) = vars {
+        let vars = vars.clone();
+        let failure_ref = failure.clone();
+        env.add_function(
+            "var",
+            move |name: String,
+                  default: Option<minijinja::Value>|
+                  -> Result<minijinja::Value, minijinja::Error> {
+                match (vars.get(&name), default) {
+                    (Some(v), _) => Ok(minijinja::Value::from_serialize(v)),
+                    (None, Some(d)) => Ok(d),
+                    (None, None) => {
+                        let msg = format!("required var '{name}' is not set");
+                        *failure_ref
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(
+                            Diagnostic::error(Code::E207, msg.clone())
+                                .help(format!("pass it: --vars '{{{name}: ...}}', or give a default: var('{name}', 'value')"))
+                                .into(),
+                        );
+                        Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+                    }
+                }
+            },
+        );
+    }
     let failure_ref = failure.clone();
     env.add_function(
         "env_var",
@@ -402,7 +439,7 @@ fn validate_output(
 
 /// The first line of `text` that sets `key:` (profiles are small; the key names are distinct
 /// enough that the first hit is the one meant, and a miss only loses the location).
-fn key_location(path: &str, text: &Arc<str>, key: &str) -> Option<Location> {
+pub(super) fn key_location(path: &str, text: &Arc<str>, key: &str) -> Option<Location> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();

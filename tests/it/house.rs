@@ -10,6 +10,7 @@ const LAYERS: &[&str] = &[
     "diagnostics",
     "fsio",
     "project",
+    "deps",
     "jinja",
     "parse",
     "graph",

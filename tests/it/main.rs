@@ -7,6 +7,7 @@ mod build;
 mod common;
 mod compile;
 mod decimals;
+mod deps;
 mod engine;
 mod errors;
 mod house;
