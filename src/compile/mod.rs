@@ -289,7 +289,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
             .into_iter()
             .map(|w| Diagnostic::warning(Code::W201, w)),
     );
-    let unit_tests = plan_unit_tests(jinja, &manifest, &resolver, &graph)?;
+    let unit_tests = plan_unit_tests(jinja, &manifest, &resolver, &graph, opts)?;
     Ok(Compiled {
         manifest,
         dag,
@@ -322,6 +322,8 @@ pub struct UnitTestPlan {
     pub model_sql: String,
     pub expect_format: String,
     pub expect_rows: Json,
+    /// The model's render for this test failed (in a run, that is this test's error alone).
+    pub error: Option<Diagnostic>,
 }
 
 /// `ref()`/`source()` resolve to the unit test's input CTEs when given, else as usual.
@@ -407,9 +409,17 @@ fn plan_unit_tests(
     m: &Manifest,
     resolver: &Arc<dyn Resolver>,
     graph: &Value,
+    opts: &CompileOptions,
 ) -> Result<Vec<UnitTestPlan>> {
     let mut plans = Vec::new();
     for u in m.unit_tests.values() {
+        if opts
+            .only
+            .as_ref()
+            .is_some_and(|o| !o.contains(&u.unique_id))
+        {
+            continue;
+        }
         let Some(model) = u.depends_on_nodes.first().and_then(|id| m.nodes.get(id)) else {
             continue;
         };
@@ -562,7 +572,7 @@ fn plan_unit_tests(
             recorder: None,
             statements: Default::default(),
         });
-        let model_sql = jinja
+        let rendered = jinja
             .render(
                 &model.display_path,
                 &model.raw_code,
@@ -574,13 +584,19 @@ fn plan_unit_tests(
                     "while rendering model '{}' for unit test '{}'",
                     model.name, u.name
                 ))
-            })?;
+            });
+        let (model_sql, error) = match rendered {
+            Ok(sql) => (sql, None),
+            Err(d) if opts.compile_late => (String::new(), Some(d)),
+            Err(d) => return Err(d.into()),
+        };
         plans.push(UnitTestPlan {
             unique_id: u.unique_id.clone(),
             name: u.name.clone(),
             model: model.name.clone(),
             inputs,
             model_sql,
+            error,
             expect_format: u
                 .expect
                 .get("format")

@@ -116,6 +116,24 @@ fn rewrite_sql_expr(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
                 format: format.clone(),
             })
         }
+        // `regexp_matches(s, p) > 0`, `(a = b) = 1`: DuckDB compares a boolean with a number as
+        // 0/1; DataFusion refuses. (Only where the boolean is visible in the SQL itself.)
+        E::BinaryOp { left, op, right }
+            if matches!(
+                op,
+                Op::Eq | Op::NotEq | Op::Lt | Op::LtEq | Op::Gt | Op::GtEq
+            ) && (is_boolean(left) && is_number(right)
+                || is_number(left) && is_boolean(right)) =>
+        {
+            let side = |x: &E| {
+                if is_boolean(x) {
+                    format!("cast(({x}) as integer)")
+                } else {
+                    x.to_string()
+                }
+            };
+            parse_expr(&format!("{} {op} {}", side(left), side(right)))
+        }
         // `extract(isodow from x)`: DuckDB's part names and numbering.
         E::Extract { field, expr, .. } => {
             let part = field.to_string().to_lowercase();
@@ -270,6 +288,45 @@ fn rewrite_sql_expr(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
             }
         }
         _ => None,
+    }
+}
+
+/// A number literal (`0`, `1.5`, `-1`).
+fn is_number(x: &sqlparser::ast::Expr) -> bool {
+    use sqlparser::ast::{Expr as E, UnaryOperator, Value};
+    match x {
+        E::Value(v) => matches!(v.value, Value::Number(..)),
+        E::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => is_number(expr),
+        E::Nested(inner) => is_number(inner),
+        _ => false,
+    }
+}
+
+/// An expression that is a boolean by its shape: a comparison, `and`/`or`/`not`, `is null`,
+/// `like`, a boolean literal, or a function that returns one.
+fn is_boolean(x: &sqlparser::ast::Expr) -> bool {
+    use sqlparser::ast::{BinaryOperator as Op, Expr as E, UnaryOperator, Value};
+    match x {
+        E::Nested(inner) => is_boolean(inner),
+        E::Value(v) => matches!(v.value, Value::Boolean(_)),
+        E::BinaryOp { op, .. } => matches!(
+            op,
+            Op::Eq | Op::NotEq | Op::Lt | Op::LtEq | Op::Gt | Op::GtEq | Op::And | Op::Or
+        ),
+        E::UnaryOp {
+            op: UnaryOperator::Not,
+            ..
+        } => true,
+        E::IsNull(_) | E::IsNotNull(_) | E::IsTrue(_) | E::IsFalse(_) => true,
+        E::Like { .. } | E::ILike { .. } | E::InList { .. } | E::Between { .. } => true,
+        E::Function(f) => matches!(
+            f.name.to_string().to_lowercase().as_str(),
+            "regexp_like" | "regexp_matches" | "starts_with" | "ends_with" | "contains" | "isnan"
+        ),
+        _ => false,
     }
 }
 

@@ -74,6 +74,46 @@ pub fn sql_type(t: &DataType) -> String {
     }
 }
 
+/// DuckDB's name for the SQL type of an Arrow type, as dbt-duckdb's `information_schema` and
+/// `get_columns_in_relation` report it (`INTEGER`, `VARCHAR`, `DECIMAL(18,3)`, `INTEGER[]`),
+/// so that packages can cast to it.
+pub fn duckdb_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::UInt8 => "UTINYINT".into(),
+        DataType::UInt16 => "USMALLINT".into(),
+        DataType::UInt32 => "UINTEGER".into(),
+        DataType::UInt64 => "UBIGINT".into(),
+        DataType::Float16 | DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("DECIMAL({p},{s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BLOB".into(),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        DataType::Interval(_) | DataType::Duration(_) => "INTERVAL".into(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+            format!("{}[]", duckdb_type_name(f.data_type()))
+        }
+        DataType::Struct(fields) => format!(
+            "STRUCT({})",
+            fields
+                .iter()
+                .map(|f| format!("\"{}\" {}", f.name(), duckdb_type_name(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        DataType::Null => "\"NULL\"".into(),
+        other => other.to_string(),
+    }
+}
+
 pub mod codes {
     use crate::diagnostics::Code;
 
@@ -259,7 +299,7 @@ impl Engine {
         let columns: Vec<(String, String)> = schema
             .fields()
             .iter()
-            .map(|f| (f.name().clone(), f.data_type().to_string()))
+            .map(|f| (f.name().clone(), duckdb_type_name(f.data_type())))
             .collect();
         let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
         let refs: Vec<&RecordBatch> = batches.iter().collect();

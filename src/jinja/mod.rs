@@ -8,6 +8,7 @@
 pub mod context;
 pub mod objects;
 pub mod pydatetime;
+pub mod pyre;
 pub mod rewrite;
 
 use std::collections::HashMap;
@@ -241,7 +242,7 @@ impl Jinja {
                     Value::from_object(pydatetime::DatetimeModule::Module),
                 ),
                 ("pytz", Value::from_object(pydatetime::PytzModule)),
-                ("re", Value::from_object(objects::ReModule)),
+                ("re", Value::from_object(pyre::ReModule)),
             ]),
         );
         globals.insert(

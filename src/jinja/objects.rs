@@ -1,5 +1,5 @@
 //! Values dbt's Jinja context hands to templates: relations, mutable lists and dicts,
-//! `modules.re`, and agate-like empty tables.
+//! and agate-like tables.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,17 @@ pub fn py_method(
             }
             _ => {}
         }
+    }
+    if value.kind() == minijinja::value::ValueKind::Seq && matches!(method, "index" | "count") {
+        let (x,): (Value,) = minijinja::value::from_args(args)?;
+        let mut items = value.try_iter()?;
+        if method == "count" {
+            return Ok(Value::from(items.filter(|v| *v == x).count()));
+        }
+        return items
+            .position(|v| v == x)
+            .map(Value::from)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("{x} is not in list")));
     }
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
@@ -472,107 +483,6 @@ pub fn new_dict(items: Option<Value>) -> Result<Value, Error> {
         }
     }
     Ok(Value::from_object(MutableDict(Mutex::new(map))))
-}
-
-/// `modules.re`: Python's `re` on the regex crate (same syntax for what dbt projects use).
-#[derive(Debug)]
-pub struct ReModule;
-
-impl Object for ReModule {
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &State,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        let pattern = args
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let re = regex::Regex::new(&pattern).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("bad regular expression: {e}"),
-            )
-        })?;
-        let text = || args.get(1).map(|v| v.to_string()).unwrap_or_default();
-        let groups = |c: regex::Captures| -> Value {
-            let all: Vec<Value> = c
-                .iter()
-                .map(|m| {
-                    m.map(|m| Value::from(m.as_str()))
-                        .unwrap_or(Value::from(()))
-                })
-                .collect();
-            Value::from_object(Match(all))
-        };
-        match method {
-            "match" => Ok(re
-                .captures(&text())
-                .filter(|c| c.get(0).expect("group 0 is the whole match").start() == 0)
-                .map(groups)
-                .unwrap_or(Value::from(()))),
-            "search" => Ok(re.captures(&text()).map(groups).unwrap_or(Value::from(()))),
-            "fullmatch" => {
-                let t = text();
-                Ok(re
-                    .captures(&t)
-                    .filter(|c| {
-                        c.get(0).expect("group 0 is the whole match").as_str().len() == t.len()
-                    })
-                    .map(groups)
-                    .unwrap_or(Value::from(())))
-            }
-            "findall" => Ok(Value::from(
-                re.find_iter(&text())
-                    .map(|m| m.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            )),
-            "split" => Ok(Value::from(
-                re.split(&text()).map(str::to_string).collect::<Vec<_>>(),
-            )),
-            "sub" => {
-                let repl = args
-                    .get(1)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
-                    .replace("\\", "$");
-                let t = args.get(2).map(|v| v.to_string()).unwrap_or_default();
-                Ok(Value::from(re.replace_all(&t, repl.as_str()).to_string()))
-            }
-            "compile" => Ok(Value::from(pattern)),
-            "escape" => Ok(Value::from(regex::escape(&pattern))),
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("re has no function '{method}'"),
-            )),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Match(Vec<Value>);
-
-impl Object for Match {
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &State,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        match method {
-            "group" => {
-                let i = args.first().and_then(Value::as_i64).unwrap_or(0) as usize;
-                Ok(self.0.get(i).cloned().unwrap_or(Value::from(())))
-            }
-            "groups" => Ok(Value::from(self.0[1..].to_vec())),
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("match has no method '{method}'"),
-            )),
-        }
-    }
 }
 
 /// What `run_query` and `load_result(...).table` return while no engine runs: an empty table

@@ -1018,7 +1018,7 @@ mod tests {
             Value::from_iter([
                 ("datetime", Value::from_object(DatetimeModule::Module)),
                 ("pytz", Value::from_object(PytzModule)),
-                ("re", Value::from_object(crate::jinja::objects::ReModule)),
+                ("re", Value::from_object(crate::jinja::pyre::ReModule)),
             ]),
         );
         let receivers = [

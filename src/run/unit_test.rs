@@ -245,6 +245,9 @@ impl UnitTest {
 
 async fn run_one(engine: &Engine, unit: &UnitTest) -> Result<(Status, String)> {
     let plan = &unit.plan;
+    if let Some(e) = &plan.error {
+        return Err(e.clone().into());
+    }
     let mut ctes = Vec::new();
     for input in &plan.inputs {
         ctes.push((
