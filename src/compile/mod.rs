@@ -8,7 +8,7 @@ mod node;
 
 pub use node::LateCompiler;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -32,9 +32,9 @@ pub struct Compiled {
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
     pub unit_tests: Vec<UnitTestPlan>,
-    /// Nodes whose render failed up front, with that error: `run` compiles them again just
-    /// before they run (`CompileOptions::compile_late`).
-    pub deferred: BTreeMap<String, Diagnostic>,
+    /// Nodes `run` compiles just before they run (`CompileOptions::compile_late`): their render
+    /// failed up front, or read the warehouse. Set only with `late`.
+    pub deferred: BTreeSet<String>,
     pub late: Option<Arc<LateCompiler>>,
 }
 
@@ -219,19 +219,24 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
     // The graph (and its cycle check, which wins over render errors) is built alongside.
     let (dag, rendered) = rayon::join(|| Dag::build(&manifest), render);
     let dag = dag?;
-    // A node that fails here waits for its turn in a run when `compile_late` is set (it may
-    // read relations the run creates first); ephemeral models are part of other nodes' SQL.
-    let mut deferred: BTreeMap<String, Diagnostic> = BTreeMap::new();
+    // In a run (`compile_late`), a node that fails here, or that read the warehouse while
+    // rendering, is rendered again at its turn: it may read relations the run creates first.
+    // Ephemeral models are part of other nodes' SQL and are rendered here only.
+    let mut deferred: BTreeSet<String> = BTreeSet::new();
     let mut kept_nodes: Vec<(&String, &Node)> = Vec::with_capacity(nodes.len());
     let mut kept: Vec<node::Rendered> = Vec::with_capacity(nodes.len());
     for ((id, n), r) in nodes.iter().zip(rendered) {
+        let late = opts.compile_late && !n.is_ephemeral();
         match r {
+            Ok(r) if late && r.4 => {
+                deferred.insert((*id).clone());
+            }
             Ok(r) => {
                 kept_nodes.push((*id, *n));
                 kept.push(r);
             }
-            Err(d) if opts.compile_late && !n.is_ephemeral() => {
-                deferred.insert((*id).clone(), d);
+            Err(_) if late => {
+                deferred.insert((*id).clone());
             }
             Err(d) => return Err(d.into()),
         }
@@ -276,7 +281,7 @@ pub fn compile(project: &Project, parsed: Parsed, opts: &CompileOptions) -> Resu
         .peekable();
     for (id, n) in manifest.nodes.iter_mut() {
         if results.peek().is_some_and(|((rid, ..), _)| rid == id) {
-            let ((_, sql, pre, post), with_ctes) = results.next().expect("peeked");
+            let ((_, sql, pre, post, _), with_ctes) = results.next().expect("peeked");
             n.pre_hooks = pre;
             n.post_hooks = post;
             n.compiled_code = Some(with_ctes.unwrap_or(sql));
@@ -571,6 +576,7 @@ fn plan_unit_tests(
             vars,
             recorder: None,
             statements: Default::default(),
+            introspected: Default::default(),
         });
         let rendered = jinja
             .render(
@@ -643,6 +649,7 @@ fn render_project_hooks(
         vars,
         recorder: None,
         statements: Default::default(),
+            introspected: Default::default(),
     });
     let mut out = Vec::new();
     for text in hooks.to_vec() {

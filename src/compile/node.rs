@@ -19,8 +19,8 @@ use crate::jinja::Jinja;
 use crate::parse::{self, Node};
 use crate::project::config as cfg;
 
-/// (id, SQL, pre-hooks, post-hooks) of one rendered node.
-pub(super) type Rendered = (String, String, Vec<String>, Vec<String>);
+/// (id, SQL, pre-hooks, post-hooks, whether the render read the warehouse) of one node.
+pub(super) type Rendered = (String, String, Vec<String>, Vec<String>, bool);
 
 /// What rendering a node needs, owned, so that it outlives `compile` for late compiles.
 pub(super) struct RenderCtx {
@@ -44,7 +44,7 @@ impl RenderCtx {
         let (jinja, resolver) = (&self.jinja, &self.resolver);
         if let Some(md) = &n.test_metadata {
             if let Some(sql) = native_generic_test(jinja, &self.native, n, md, resolver) {
-                return Ok((id.to_string(), sql, Vec::new(), Vec::new()));
+                return Ok((id.to_string(), sql, Vec::new(), Vec::new(), false));
             }
         }
         let _in_flight = crate::diagnostics::in_flight(id);
@@ -70,10 +70,11 @@ impl RenderCtx {
             reused_count.fetch_add(1, Ordering::Relaxed);
         }
         let reused = match (reused, no_hooks) {
-            (Some(sql), true) => return Ok((id.to_string(), sql, Vec::new(), Vec::new())),
+            (Some(sql), true) => return Ok((id.to_string(), sql, Vec::new(), Vec::new(), false)),
             (reused, _) => reused,
         };
         let scope = compile_scope(jinja, n, resolver, &self.graph, incremental);
+        let watch = scope.clone();
         let pre = render_hooks(jinja, n, "pre-hook", &scope)?;
         let post = render_hooks(jinja, n, "post-hook", &scope)?;
         let sql = if let Some(sql) = reused {
@@ -91,7 +92,8 @@ impl RenderCtx {
                     ))
                 })?
         };
-        Ok((id.to_string(), sql, pre, post))
+        let introspected = watch.introspected.load(Ordering::Relaxed);
+        Ok((id.to_string(), sql, pre, post, introspected))
     }
 }
 
@@ -109,7 +111,7 @@ impl LateCompiler {
         ephemerals: &BTreeMap<String, Node>,
         n: &Node,
     ) -> std::result::Result<Node, Diagnostic> {
-        let (_, sql, pre, post) = self
+        let (_, sql, pre, post, _) = self
             .ctx
             .render(&n.unique_id, n, None, &AtomicUsize::new(0))?;
         let bodies: HashMap<&str, (&Node, &str)> = ephemerals
@@ -271,6 +273,7 @@ pub(super) fn compile_scope(
         vars,
         recorder: None,
         statements: Default::default(),
+            introspected: Default::default(),
     })
 }
 

@@ -522,6 +522,17 @@ pub struct Scope {
     pub recorder: Option<Arc<Recorder>>,
     /// `{% call statement(name) %}` results of this render, for `load_result(name)`.
     pub statements: Mutex<HashMap<String, super::objects::QueryResult>>,
+    /// Whether this render read the warehouse (`run_query`, `get_columns_in_relation`,
+    /// `get_relation`): in a run, such a node is rendered again at its turn, when what it
+    /// reads has been built.
+    pub introspected: std::sync::atomic::AtomicBool,
+}
+
+/// Note that the render in progress read the warehouse (see [`Scope::introspected`]).
+pub fn mark_introspected(state: &State) {
+    if let Ok(ctx) = current_ctx(state) {
+        ctx.scope.introspected.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Clone)]
@@ -1004,6 +1015,7 @@ impl Object for Adapter {
             }
             "type" => Ok(Value::from("datafusion")),
             "get_relation" | "load_relation" | "get_relation_by_name" => {
+                mark_introspected(state);
                 let (pos, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
                 if method == "load_relation" {
                     let rel = pos.first().cloned().unwrap_or_default();
@@ -1035,6 +1047,7 @@ impl Object for Adapter {
                 }
             }
             "get_columns_in_relation" => {
+                mark_introspected(state);
                 let rel = args.first().cloned().unwrap_or_default();
                 let ctx = current_ctx(state)?;
                 let executing = state.lookup("execute").is_some_and(|v| v.is_true());

@@ -768,6 +768,8 @@ fn add_functions(env: &mut Environment<'static>) {
     });
     env.add_filter("as_text", |v: Value| -> String { v.to_string() });
     env.add_filter("as_native", |v: Value| -> Value { v });
+    // Python's `list(x)` is a new, mutable list (`(xs | list).pop()`).
+    env.add_filter("list", |v: Value| objects::new_list(Some(v)));
 }
 
 /// Run SQL through the context's query runner. While `execute` is false (the parse render)
@@ -777,6 +779,7 @@ fn run_sql(state: &minijinja::State, sql: &str) -> Result<objects::QueryResult, 
     if !state.lookup("execute").is_some_and(|v| v.is_true()) {
         return Ok(Default::default());
     }
+    context::mark_introspected(state);
     let Some(runner) = context::current_ctx(state)?.shared.query.clone() else {
         return Err(diag_err(
             Diagnostic::error(

@@ -51,7 +51,12 @@ pub fn py_method(
             .map(Value::from)
             .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("{x} is not in list")));
     }
-    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+    let out = minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)?;
+    // Python's `split` makes a new list, which the template may then change.
+    if value.as_str().is_some() && matches!(method, "split" | "rsplit" | "splitlines") {
+        return new_list(Some(out));
+    }
+    Ok(out)
 }
 
 /// Which parts of a relation name are quoted (the project's `quoting:` config).
@@ -742,6 +747,37 @@ impl Column {
         let b = self.base();
         b.starts_with("DECIMAL") || b.starts_with("NUMERIC")
     }
+    /// The fields of a `STRUCT("a" INTEGER, "b" VARCHAR)` as columns.
+    fn fields(&self) -> Vec<Value> {
+        let t = self.data_type.trim();
+        let Some(inner) = t
+            .strip_prefix("STRUCT(")
+            .and_then(|r| r.strip_suffix(')'))
+        else {
+            return Vec::new();
+        };
+        let (mut depth, mut start, mut out) = (0i32, 0usize, Vec::new());
+        let mut push = |part: &str| {
+            let part = part.trim();
+            if let Some((name, ty)) = part.split_once(' ') {
+                out.push(column_value(name.trim_matches('"'), ty.trim()));
+            }
+        };
+        for (i, c) in inner.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    push(&inner[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        push(&inner[start..]);
+        out
+    }
+
     /// `(precision, scale)` of a `DECIMAL(p, s)`.
     fn precision_scale(&self) -> Option<(i64, i64)> {
         let inner = self.data_type.split_once('(')?.1.trim_end_matches(')');
@@ -769,6 +805,8 @@ impl Object for Column {
                 .precision_scale()
                 .map_or(Value::from(()), |p| Value::from(p.1)),
             "char_size" => Value::from(()),
+            // Nested fields of a STRUCT column (dbt-duckdb's columns have them), else none.
+            "fields" => Value::from(self.fields()),
             _ => return None,
         })
     }

@@ -323,10 +323,37 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         }
     }
 
-    // Sources.
+    // Sources. Their `database`, `schema` and `identifier` may be Jinja (`"{{ target.schema
+    // ~ '_raw' }}"`), rendered as dbt renders them, with `target`, `var` and `env_var`.
+    let render_prop = |sd: &SchemaDoc, text: &str| -> Result<String> {
+        if !(text.contains("{{") || text.contains("{%")) {
+            return Ok(text.to_string());
+        }
+        let mut vars = context::FastMap::default();
+        vars.insert(
+            "var",
+            Value::from_object(VarFn {
+                shared: jinja.shared.clone(),
+            }),
+        );
+        let scope = Arc::new(Scope {
+            vars,
+            recorder: None,
+            statements: Default::default(),
+            introspected: Default::default(),
+        });
+        let out = jinja.render(&sd.file.display, &Arc::from(text), scope, &sd.package)?;
+        Ok(out.trim().to_string())
+    };
     for sd in &schema_docs {
         for src in &sd.doc.sources {
+            let src_schema = render_prop(sd, src.schema.as_deref().unwrap_or(&src.name))?;
+            let src_database = match &src.database {
+                Some(d) => render_prop(sd, d)?,
+                None => project.target.database.clone(),
+            };
             for t in &src.tables {
+                let identifier = render_prop(sd, t.identifier.as_deref().unwrap_or(&t.name))?;
                 let uid = format!("source.{}.{}.{}", sd.package, src.name, t.name);
                 let mut config = Config::new();
                 let fqn_path = yml_dirs(&sd.file.resource_path);
@@ -346,12 +373,9 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
                         package_name: sd.package.clone(),
                         source_name: src.name.clone(),
                         name: t.name.clone(),
-                        identifier: t.identifier.clone().unwrap_or_else(|| t.name.clone()),
-                        database: src
-                            .database
-                            .clone()
-                            .unwrap_or_else(|| project.target.database.clone()),
-                        schema: src.schema.clone().unwrap_or_else(|| src.name.clone()),
+                        identifier,
+                        database: src_database.clone(),
+                        schema: src_schema.clone(),
                         description: t.description.clone().unwrap_or_default(),
                         source_description: src.description.clone().unwrap_or_default(),
                         loader: src.loader.clone().unwrap_or_default(),

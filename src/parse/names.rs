@@ -57,6 +57,7 @@ impl Namer {
             ]),
             recorder: None,
             statements: Default::default(),
+            introspected: Default::default(),
         });
         let arg = custom.map(Value::from).unwrap_or(Value::from(()));
         let v = jinja

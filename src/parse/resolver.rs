@@ -86,6 +86,7 @@ pub(super) fn predict_config(
                         )]),
                         recorder: None,
                         statements: Default::default(),
+            introspected: Default::default(),
                     });
                     expr.eval(jinja.ctx(scope, &n.package_name)).ok()?;
                     // (A binding: the lock guard must not outlive `rec`.)
@@ -349,6 +350,7 @@ pub(super) fn parse_scope(
             vars,
             recorder: Some(rec.clone()),
             statements: Default::default(),
+            introspected: Default::default(),
         });
     }
     let target_db = jinja
@@ -380,6 +382,7 @@ pub(super) fn parse_scope(
         vars,
         recorder: Some(rec.clone()),
         statements: Default::default(),
+            introspected: Default::default(),
     })
 }
 

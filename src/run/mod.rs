@@ -297,7 +297,7 @@ pub async fn execute(
     let project = Arc::new(project);
     // Nodes compiled at their turn (see `compile::LateCompiler`), and the ephemeral models
     // their SQL may need.
-    let deferred: Arc<BTreeMap<String, Diagnostic>> = Arc::new(compiled.deferred.clone());
+    let deferred: Arc<BTreeSet<String>> = Arc::new(compiled.deferred.clone());
     let late = compiled.late.clone();
     let ephemerals: Arc<BTreeMap<String, Node>> = Arc::new(
         m.nodes
@@ -376,8 +376,8 @@ pub async fn execute(
                 }
                 let start = Instant::now();
                 let late_node;
-                let n = match (deferred.get(&id), &late) {
-                    (Some(_), Some(late)) => {
+                let n = match (deferred.contains(&id), &late) {
+                    (true, Some(late)) => {
                         let (late, node, ephemerals) =
                             (late.clone(), nodes[&id].clone(), ephemerals.clone());
                         // Rendering may query the warehouse through its own runtime.
@@ -400,10 +400,13 @@ pub async fn execute(
                             }
                         }
                     }
-                    (Some(d), None) => return vec![node_result(&id, Err(d.clone().into()), 0.0)],
-                    (None, _) => &nodes[&id],
+                    (true, None) => {
+                        let d = Diagnostic::internal("a node to compile late, without a compiler");
+                        return vec![node_result(&id, Err(d.into()), 0.0)];
+                    }
+                    (false, _) => &nodes[&id],
                 };
-                if deferred.contains_key(&id) {
+                if deferred.contains(&id) {
                     if let Some(sql) = &n.compiled_code {
                         let path = project.target_dir.join("compiled").join(n.compiled_path());
                         if let Err(e) = crate::compile::write_if_changed(&path, sql) {
@@ -539,12 +542,12 @@ const TEST_BATCH: usize = 32;
 fn take_test_batch(
     first: &str,
     nodes: &BTreeMap<String, Node>,
-    deferred: &BTreeMap<String, Diagnostic>,
+    deferred: &BTreeSet<String>,
     ready: &mut BTreeSet<String>,
 ) -> Vec<String> {
     let mut batch = vec![first.to_string()];
     // A test compiled at its turn runs alone.
-    let batchable = |id: &str| batchable(&nodes[id]) && !deferred.contains_key(id);
+    let batchable = |id: &str| batchable(&nodes[id]) && !deferred.contains(id);
     if !batchable(first) {
         return batch;
     }
