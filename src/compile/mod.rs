@@ -649,7 +649,7 @@ fn render_project_hooks(
         vars,
         recorder: None,
         statements: Default::default(),
-            introspected: Default::default(),
+        introspected: Default::default(),
     });
     let mut out = Vec::new();
     for text in hooks.to_vec() {

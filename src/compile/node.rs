@@ -111,9 +111,9 @@ impl LateCompiler {
         ephemerals: &BTreeMap<String, Node>,
         n: &Node,
     ) -> std::result::Result<Node, Diagnostic> {
-        let (_, sql, pre, post, _) = self
-            .ctx
-            .render(&n.unique_id, n, None, &AtomicUsize::new(0))?;
+        let (_, sql, pre, post, _) =
+            self.ctx
+                .render(&n.unique_id, n, None, &AtomicUsize::new(0))?;
         let bodies: HashMap<&str, (&Node, &str)> = ephemerals
             .iter()
             .filter_map(|(id, e)| Some((id.as_str(), (e, e.compiled_code.as_deref()?))))
@@ -273,7 +273,7 @@ pub(super) fn compile_scope(
         vars,
         recorder: None,
         statements: Default::default(),
-            introspected: Default::default(),
+        introspected: Default::default(),
     })
 }
 
@@ -340,6 +340,13 @@ pub(super) fn compile_generic_test(
     for (k, v) in &md.kwargs {
         let value = parse::eval_test_kwarg(jinja, k, v, scope.clone(), &n.package_name)
             .map_err(|d| d.note(format!("in argument '{k}' of test '{}'", n.name)))?;
+        // A YAML list is a Python list in dbt: the test may append to it.
+        let value = if value.kind() == minijinja::value::ValueKind::Seq {
+            crate::jinja::objects::new_list(Some(value))
+                .map_err(|e| jinja.convert_error(&e, None))?
+        } else {
+            value
+        };
         kwargs.push((k.clone(), value));
     }
     let args = [Value::from(minijinja::value::Kwargs::from_iter(kwargs))];

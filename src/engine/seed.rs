@@ -9,7 +9,7 @@
 //! | Number, no decimals | `-12`, `7` | `integer` | Int32 (Int64 if a value does not fit: DuckDB would fail) |
 //! | Number with decimals | `1.5`, `2e3` | `float8` | Float64 |
 //! | Date | `%Y-%m-%d` | `date` | Date32 |
-//! | DateTime / ISODateTime | `%Y-%m-%d %H:%M:%S`, ISO 8601 with `T` | `timestamp` | Timestamp(µs), offsets converted to UTC |
+//! | DateTime / ISODateTime | `%Y-%m-%d %H:%M[:%S[.f]]`, ISO 8601 with `T` | `timestamp` | Timestamp(µs), offsets converted to UTC |
 //! | Boolean | `true` / `false`, any case | `boolean` | Boolean |
 //! | Text | anything | `text` | Utf8 |
 //!
@@ -85,10 +85,26 @@ fn parse_date(v: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok()
 }
 
+/// `2021-01-01 10:30` → `2021-01-01 10:30:00`; anything else as it is.
+fn with_seconds(v: &str) -> String {
+    let t = v.trim();
+    if NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M").is_ok() {
+        format!("{t}:00")
+    } else {
+        v.to_string()
+    }
+}
+
 fn parse_timestamp(v: &str) -> Option<NaiveDateTime> {
     let v = v.trim();
-    if let Ok(t) = NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S") {
-        return Some(t);
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(v, fmt) {
+            return Some(t);
+        }
     }
     if !v.contains('T') {
         return None;
@@ -256,7 +272,14 @@ pub(crate) fn read_seed(
         let (data_type, array) = match overrides.get(name) {
             Some(sql_type) => {
                 casts.insert(name.clone(), sql_type.to_string());
-                raw_text(values)
+                let lower = sql_type.to_lowercase();
+                if lower.starts_with("timestamp") || lower.starts_with("datetime") {
+                    // `2021-01-01 00:00` (no seconds) is a timestamp to DuckDB; the cast wants
+                    // the seconds written.
+                    raw_text(&values.iter().map(|v| with_seconds(v)).collect::<Vec<_>>())
+                } else {
+                    raw_text(values)
+                }
             }
             None => build_column(values, infer(values)),
         };
@@ -286,6 +309,11 @@ mod tests {
             infer(&s(&["2024-01-31 10:00:00", "2024-01-31T10:00:00Z"])),
             Inferred::Timestamp
         );
+        assert_eq!(
+            infer(&s(&["2024-01-31 10:00", "2024-01-31 10:00:00.5"])),
+            Inferred::Timestamp
+        );
+        assert_eq!(with_seconds("2021-01-01 00:00"), "2021-01-01 00:00:00");
         assert_eq!(
             infer(&s(&["2024-01-31", "2024-01-31 10:00:00"])),
             Inferred::Text

@@ -582,6 +582,60 @@ impl Object for AgateColumn {
     }
 }
 
+/// agate's `table.columns`: a sequence of columns that is also reached by name
+/// (`columns['id']`, `columns.items()`, `keys()`, `values()`).
+#[derive(Debug)]
+struct MappedColumns(Vec<(String, Value)>);
+
+impl Object for MappedColumns {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str() {
+            Some(name) => self
+                .0
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, c)| c.clone()),
+            None => {
+                let i = key.as_i64()?;
+                let i = if i < 0 { self.0.len() as i64 + i } else { i };
+                self.0.get(usize::try_from(i).ok()?).map(|(_, c)| c.clone())
+            }
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.0.len())
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let () = minijinja::value::from_args(args)?;
+        match method {
+            "items" => Ok(Value::from(
+                self.0
+                    .iter()
+                    .map(|(n, c)| Value::from(vec![Value::from(n.clone()), c.clone()]))
+                    .collect::<Vec<_>>(),
+            )),
+            "keys" => Ok(Value::from(
+                self.0.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            )),
+            "values" => Ok(Value::from(
+                self.0.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+            )),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("columns have no method '{method}'"),
+            )),
+        }
+    }
+}
+
 impl AgateTable {
     fn rows(&self) -> Vec<Value> {
         self.0
@@ -616,7 +670,14 @@ impl Object for AgateTable {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(match key.as_str()? {
             "rows" => Value::from(self.rows()),
-            "columns" => Value::from(self.columns()),
+            "columns" => Value::from_object(MappedColumns(
+                self.0
+                    .columns
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .zip(self.columns())
+                    .collect(),
+            )),
             "column_names" => Value::from(
                 self.0
                     .columns
@@ -750,10 +811,7 @@ impl Column {
     /// The fields of a `STRUCT("a" INTEGER, "b" VARCHAR)` as columns.
     fn fields(&self) -> Vec<Value> {
         let t = self.data_type.trim();
-        let Some(inner) = t
-            .strip_prefix("STRUCT(")
-            .and_then(|r| r.strip_suffix(')'))
-        else {
+        let Some(inner) = t.strip_prefix("STRUCT(").and_then(|r| r.strip_suffix(')')) else {
             return Vec::new();
         };
         let (mut depth, mut start, mut out) = (0i32, 0usize, Vec::new());

@@ -86,7 +86,7 @@ pub(super) fn predict_config(
                         )]),
                         recorder: None,
                         statements: Default::default(),
-            introspected: Default::default(),
+                        introspected: Default::default(),
                     });
                     expr.eval(jinja.ctx(scope, &n.package_name)).ok()?;
                     // (A binding: the lock guard must not outlive `rec`.)
@@ -382,7 +382,7 @@ pub(super) fn parse_scope(
         vars,
         recorder: Some(rec.clone()),
         statements: Default::default(),
-            introspected: Default::default(),
+        introspected: Default::default(),
     })
 }
 

@@ -257,7 +257,7 @@ pub fn kwarg_scope(
         vars,
         recorder,
         statements: Default::default(),
-            introspected: Default::default(),
+        introspected: Default::default(),
     })
 }
 
