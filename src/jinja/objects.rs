@@ -582,6 +582,40 @@ impl Object for AgateColumn {
     }
 }
 
+/// An agate row: a sequence of values that is also reached by column name (`row.table_name`,
+/// `row['id']`).
+#[derive(Debug)]
+struct AgateRow {
+    names: Arc<Vec<String>>,
+    values: Vec<Value>,
+}
+
+impl Object for AgateRow {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str() {
+            Some(name) => {
+                let i = self.names.iter().position(|n| n == name)?;
+                self.values.get(i).cloned()
+            }
+            None => {
+                let i = key.as_i64()?;
+                let i = if i < 0 {
+                    self.values.len() as i64 + i
+                } else {
+                    i
+                };
+                self.values.get(usize::try_from(i).ok()?).cloned()
+            }
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.values.len())
+    }
+}
+
 /// agate's `table.columns`: a sequence of columns that is also reached by name
 /// (`columns['id']`, `columns.items()`, `keys()`, `values()`).
 #[derive(Debug)]
@@ -638,10 +672,17 @@ impl Object for MappedColumns {
 
 impl AgateTable {
     fn rows(&self) -> Vec<Value> {
+        let names: Arc<Vec<String>> =
+            Arc::new(self.0.columns.iter().map(|(n, _)| n.clone()).collect());
         self.0
             .rows
             .iter()
-            .map(|r| Value::from(r.iter().map(Value::from_serialize).collect::<Vec<_>>()))
+            .map(|r| {
+                Value::from_object(AgateRow {
+                    names: names.clone(),
+                    values: r.iter().map(Value::from_serialize).collect(),
+                })
+            })
             .collect()
     }
     fn columns(&self) -> Vec<Value> {
