@@ -1215,3 +1215,73 @@ fn nodes_that_introspect_compile_at_their_turn() {
             .unwrap();
     assert!(compiled.contains("select id, colour, 2 as n"), "{compiled}");
 }
+
+/// The Jinja surface dbt packages lean on, in one project of our own: `kwargs` forwarded to a
+/// dispatched macro, columns as `api.Column` objects, relations as mappings, agate rows by
+/// column name, mutable lists from YAML arguments and `list`, Python's `re` with lookahead,
+/// date arithmetic with `timedelta`, and a source schema written in Jinja.
+#[test]
+fn the_jinja_surface_packages_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |path: &str, text: &str| {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "dbt_project.yml",
+        "name: surface\nversion: '1.0'\nprofile: surface\n",
+    );
+    write("seeds/things.csv", "id,label,price\n1,a,1.5\n2,b,2.5\n");
+    write(
+        "macros/helpers.sql",
+        "{% macro describe(rel) %}{{ return(adapter.dispatch('describe')(rel, **kwargs)) }}{% endmacro %}\n\
+         {% macro default__describe(rel) %}\
+         {%- set cols = adapter.get_columns_in_relation(rel) -%}\
+         {%- set nums = [] -%}\
+         {%- for c in cols if c.is_number() %}{% do nums.append(c.name) %}{% endfor -%}\
+         {{ return(nums | join(',') ~ '|' ~ kwargs.get('tag', 'none')) }}\
+         {% endmacro %}\n",
+    );
+    write(
+        "models/surface.sql",
+        "{% set described = describe(ref('things'), tag='x') %}\n\
+         {% set labels = [] %}\n\
+         {% if execute %}{% for row in run_query('select label from ' ~ ref('things') ~ ' order by id') %}{% do labels.append(row.label) %}{% endfor %}{% endif %}\n\
+         {% set last = (labels | list).pop() if labels else '' %}\n\
+         {% set day = modules.datetime.date(2024, 3, 1) - modules.datetime.timedelta(days=1) %}\n\
+         {% set found = modules.re.findall('x(?=y)', 'xy xz') %}\n\
+         select '{{ described }}' as described, '{{ labels | join(\"\") }}' as labels, \
+         '{{ last }}' as last_label, '{{ day }}' as day, '{{ found | length }}' as found, \
+         '{{ ref(\"things\") is mapping }}' as rel_is_mapping, \
+         '{{ ref(\"things\").get(\"metadata\")[\"type\"] }}' as rel_type\n",
+    );
+    write(
+        "models/sources.yml",
+        "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema ~ '_raw' }}\"\n    tables:\n      - name: events\n",
+    );
+    write(
+        "models/from_source.sql",
+        "select '{{ source(\"raw\", \"events\") }}' as rel\n",
+    );
+    let dirs = root.to_str().unwrap();
+    let out = weir(&["build", "--project-dir", dirs], root);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let sql =
+        std::fs::read_to_string(root.join("target/compiled/surface/models/surface.sql")).unwrap();
+    for want in [
+        "'id,price|x' as described",
+        "'ab' as labels",
+        "'b' as last_label",
+        "'2024-02-29' as day",
+        "'1' as found",
+        "'True' as rel_is_mapping",
+        "'DataFusionRelation' as rel_type",
+    ] {
+        assert!(sql.contains(want), "{want} not in\n{sql}");
+    }
+    let src = std::fs::read_to_string(root.join("target/compiled/surface/models/from_source.sql"))
+        .unwrap();
+    assert!(src.contains("\"main_raw\".\"events\""), "{src}");
+}
