@@ -282,7 +282,17 @@ fn rewrite_sql_expr(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
                 }
                 ("regexp_matches", [s, p]) => parse_expr(&format!("regexp_like({s}, {p})")),
                 ("regexp_matches", [s, p, flags]) => {
-                    parse_expr(&format!("regexp_like({s}, {p}, {flags})"))
+                    // DuckDB's options: `c` (case-sensitive, the default) and `g` mean nothing
+                    // to a match; `i`, `m`, `s` are the regex flags.
+                    let flags = match flags.strip_prefix('\'').and_then(|f| f.strip_suffix('\'')) {
+                        Some(f) => format!("'{}'", f.replace(['c', 'g'], "")),
+                        None => flags.clone(),
+                    };
+                    if flags == "''" {
+                        parse_expr(&format!("regexp_like({s}, {p})"))
+                    } else {
+                        parse_expr(&format!("regexp_like({s}, {p}, {flags})"))
+                    }
                 }
                 _ => None,
             }

@@ -324,26 +324,9 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
     }
 
     // Sources. Their `database`, `schema` and `identifier` may be Jinja (`"{{ target.schema
-    // ~ '_raw' }}"`), rendered as dbt renders them, with `target`, `var` and `env_var`.
-    let render_prop = |sd: &SchemaDoc, text: &str| -> Result<String> {
-        if !(text.contains("{{") || text.contains("{%")) {
-            return Ok(text.to_string());
-        }
-        let mut vars = context::FastMap::default();
-        vars.insert(
-            "var",
-            Value::from_object(VarFn {
-                shared: jinja.shared.clone(),
-            }),
-        );
-        let scope = Arc::new(Scope {
-            vars,
-            recorder: None,
-            statements: Default::default(),
-            introspected: Default::default(),
-        });
-        let out = jinja.render(&sd.file.display, &Arc::from(text), scope, &sd.package)?;
-        Ok(out.trim().to_string())
+    // ~ '_raw' }}"`), rendered as dbt renders them.
+    let render_prop = |sd: &SchemaDoc, text: &str| {
+        render_yaml_string(&jinja, &sd.file.display, &sd.package, text)
     };
     for sd in &schema_docs {
         for src in &sd.doc.sources {
@@ -578,6 +561,17 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
     let test_results: Vec<Result<()>> = test_nodes
         .par_iter_mut()
         .map(|n| {
+            // Jinja in a test's YAML config (`enabled: "{{ target.type != 'x' }}"`), rendered
+            // to a native value as dbt renders it.
+            for v in n.config.values_mut() {
+                if let Json::String(text) = v {
+                    if text.contains("{{") || text.contains("{%") {
+                        let out =
+                            render_yaml_string(&jinja, &n.display_path, &n.package_name, text)?;
+                        *v = native_value(&out);
+                    }
+                }
+            }
             let no_kwargs = Map::new();
             let kwargs = n.test_metadata.as_ref().map_or(&no_kwargs, |m| &m.kwargs);
             // Most arguments (`model`, `column_name`, plain values) need no Jinja: evaluate
@@ -950,4 +944,48 @@ pub fn parse(project: &Project, opts: &ParseOptions) -> Result<Parsed> {
         warnings,
         renders,
     })
+}
+
+/// A YAML string with Jinja, rendered as dbt renders YAML properties: with `target`, `var`,
+/// `env_var` and the project's macros.
+fn render_yaml_string(jinja: &Jinja, display: &str, package: &str, text: &str) -> Result<String> {
+    if !(text.contains("{{") || text.contains("{%")) {
+        return Ok(text.to_string());
+    }
+    let mut vars = context::FastMap::default();
+    vars.insert(
+        "var",
+        Value::from_object(VarFn {
+            shared: jinja.shared.clone(),
+        }),
+    );
+    let scope = Arc::new(Scope {
+        vars,
+        recorder: None,
+        statements: Default::default(),
+        introspected: Default::default(),
+    });
+    let out = jinja.render(display, &Arc::from(text), scope, package)?;
+    Ok(out.trim().to_string())
+}
+
+/// A rendered value as dbt's native rendering reads it: `True`/`False`, numbers, else text.
+fn native_value(text: &str) -> Json {
+    match text {
+        "True" | "true" => return Json::Bool(true),
+        "False" | "false" => return Json::Bool(false),
+        "None" | "none" => return Json::Null,
+        _ => {}
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Json::from(i);
+    }
+    if let Some(f) = text
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+    {
+        return Json::Number(f);
+    }
+    Json::String(text.to_string())
 }
