@@ -1148,48 +1148,30 @@ fn sql_errors_point_at_the_model_file() {
 /// still fails at its turn is an error of that model alone.
 #[test]
 fn nodes_that_introspect_compile_at_their_turn() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let write = |path: &str, text: &str| {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    write(
-        "dbt_project.yml",
-        "name: late\nversion: '1.0'\nprofile: late\n",
-    );
-    write("seeds/colours.csv", "id,colour\n1,red\n2,blue\n");
-    write(
-        "models/colour_columns.sql",
+    let dir = project_of(&[
+        ("dbt_project.yml",
+        "name: late\nversion: '1.0'\nprofile: late\n"),
+        ("seeds/colours.csv", "id,colour\n1,red\n2,blue\n"),
+        ("models/colour_columns.sql",
         "{% set cols = adapter.get_columns_in_relation(ref('colours')) %}\n\
          {% set n = run_query('select count(*) from ' ~ ref('colours')).columns[0].values()[0] if execute else 0 %}\n\
          select {% for c in cols %}{{ c.name }}{% if not loop.last %}, {% endif %}{% endfor %}, {{ n }} as n\n\
-         from {{ ref('colours') }}\n",
-    );
-    write(
-        "models/broken.sql",
-        "{% set r = run_query('select * from main.no_such_table') %}\nselect 1 as x\n",
-    );
-    write(
-        "models/after_broken.sql",
-        "select * from {{ ref('broken') }}\n",
-    );
-    write(
-        "analyses/peek.sql",
-        "{% set r = run_query('select * from main.never_built') %}select 1\n",
-    );
-    write(
-        "models/schema.yml",
-        "version: 2\nmodels:\n  - name: colour_columns\n    data_tests:\n      - dbt_utils_like_columns\n",
-    );
-    write(
-        "tests/generic/dbt_utils_like_columns.sql",
+         from {{ ref('colours') }}\n"),
+        ("models/broken.sql",
+        "{% set r = run_query('select * from main.no_such_table') %}\nselect 1 as x\n"),
+        ("models/after_broken.sql",
+        "select * from {{ ref('broken') }}\n"),
+        ("analyses/peek.sql",
+        "{% set r = run_query('select * from main.never_built') %}select 1\n"),
+        ("models/schema.yml",
+        "version: 2\nmodels:\n  - name: colour_columns\n    data_tests:\n      - dbt_utils_like_columns\n"),
+        ("tests/generic/dbt_utils_like_columns.sql",
         "{% test dbt_utils_like_columns(model) %}\n\
          {% set cols = adapter.get_columns_in_relation(model) %}\n\
          select * from {{ model }} where {{ cols | length }} != 3\n\
-         {% endtest %}\n",
-    );
+         {% endtest %}\n"),
+    ]);
+    let root = dir.path();
     let out = weir(&["build", "--project-dir", root.to_str().unwrap()], root);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -1222,30 +1204,19 @@ fn nodes_that_introspect_compile_at_their_turn() {
 /// date arithmetic with `timedelta`, and a source schema written in Jinja.
 #[test]
 fn the_jinja_surface_packages_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let write = |path: &str, text: &str| {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    write(
-        "dbt_project.yml",
-        "name: surface\nversion: '1.0'\nprofile: surface\n",
-    );
-    write("seeds/things.csv", "id,label,price\n1,a,1.5\n2,b,2.5\n");
-    write(
-        "macros/helpers.sql",
+    let dir = project_of(&[
+        ("dbt_project.yml",
+        "name: surface\nversion: '1.0'\nprofile: surface\n"),
+        ("seeds/things.csv", "id,label,price\n1,a,1.5\n2,b,2.5\n"),
+        ("macros/helpers.sql",
         "{% macro describe(rel) %}{{ return(adapter.dispatch('describe')(rel, **kwargs)) }}{% endmacro %}\n\
          {% macro default__describe(rel) %}\
          {%- set cols = adapter.get_columns_in_relation(rel) -%}\
          {%- set nums = [] -%}\
          {%- for c in cols if c.is_number() %}{% do nums.append(c.name) %}{% endfor -%}\
          {{ return(nums | join(',') ~ '|' ~ kwargs.get('tag', 'none')) }}\
-         {% endmacro %}\n",
-    );
-    write(
-        "models/surface.sql",
+         {% endmacro %}\n"),
+        ("models/surface.sql",
         "{% set described = describe(ref('things'), tag='x') %}\n\
          {% set labels = [] %}\n\
          {% if execute %}{% for row in run_query('select label from ' ~ ref('things') ~ ' order by id') %}{% do labels.append(row.label) %}{% endfor %}{% endif %}\n\
@@ -1255,16 +1226,13 @@ fn the_jinja_surface_packages_use() {
          select '{{ described }}' as described, '{{ labels | join(\"\") }}' as labels, \
          '{{ last }}' as last_label, '{{ day }}' as day, '{{ found | length }}' as found, \
          '{{ ref(\"things\") is mapping }}' as rel_is_mapping, \
-         '{{ ref(\"things\").get(\"metadata\")[\"type\"] }}' as rel_type\n",
-    );
-    write(
-        "models/sources.yml",
-        "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema ~ '_raw' }}\"\n    tables:\n      - name: events\n",
-    );
-    write(
-        "models/from_source.sql",
-        "select '{{ source(\"raw\", \"events\") }}' as rel\n",
-    );
+         '{{ ref(\"things\").get(\"metadata\")[\"type\"] }}' as rel_type\n"),
+        ("models/sources.yml",
+        "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema ~ '_raw' }}\"\n    tables:\n      - name: events\n"),
+        ("models/from_source.sql",
+        "select '{{ source(\"raw\", \"events\") }}' as rel\n"),
+    ]);
+    let root = dir.path();
     let dirs = root.to_str().unwrap();
     let out = weir(&["build", "--project-dir", dirs], root);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);

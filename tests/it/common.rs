@@ -136,3 +136,14 @@ pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
     out.retain(|p| p.extension().is_some_and(|x| x == ext));
     out
 }
+
+/// A project of our own in a fresh directory: each (path, text) written under it.
+pub fn project_of(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
