@@ -946,6 +946,8 @@ impl Object for VarFn {
 pub struct Adapter {
     pub shared_quoting: Quoting,
     pub exists: RelationExists,
+    /// The warehouse folder: one folder per schema, one per relation.
+    pub warehouse: Arc<std::path::PathBuf>,
 }
 
 /// Whether `schema.identifier` exists in the warehouse.
@@ -1070,18 +1072,104 @@ impl Object for Adapter {
                     _ => Ok(Value::from(Vec::<Value>::new())),
                 }
             }
-            "get_missing_columns" | "list_relations_without_caching" | "get_columns_in_table" => {
-                Ok(Value::from(Vec::<Value>::new()))
+            "get_columns_in_table" => {
+                let (schema, identifier): (String, String) = minijinja::value::from_args(args)?;
+                let rel = Relation::new("", &schema, &identifier, self.shared_quoting);
+                let mut rel = rel;
+                rel.include[0] = false;
+                self.call_method(state, "get_columns_in_relation", &[Value::from_object(rel)])
             }
-            "check_schema_exists" => Ok(Value::from(true)),
-            "already_exists" => Ok(Value::from(false)),
+            "get_missing_columns" => {
+                // Columns of the first relation that the second lacks (names compared without
+                // case), as dbt's.
+                let (from, to): (Value, Value) = minijinja::value::from_args(args)?;
+                let cols = |r: Value| -> Result<Vec<Value>, Error> {
+                    Ok(self
+                        .call_method(state, "get_columns_in_relation", &[r])?
+                        .try_iter()?
+                        .collect())
+                };
+                let name = |c: &Value| {
+                    c.get_attr("name")
+                        .map(|n| n.to_string().to_lowercase())
+                        .unwrap_or_default()
+                };
+                let have: std::collections::HashSet<String> = cols(to)?.iter().map(name).collect();
+                Ok(Value::from(
+                    cols(from)?
+                        .into_iter()
+                        .filter(|c| !have.contains(&name(c)))
+                        .collect::<Vec<_>>(),
+                ))
+            }
+            "list_relations_without_caching" => {
+                mark_introspected(state);
+                let (rel,): (Value,) = minijinja::value::from_args(args)?;
+                let schema = rel.get_attr("schema")?.to_string();
+                let dir = self.warehouse.join(&schema);
+                let mut out = Vec::new();
+                if let Ok(entries) = std::fs::read_dir(&dir) {
+                    let mut names: Vec<(String, &str)> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter_map(|p| {
+                            let kind = if p.join("_delta_log").is_dir() {
+                                "table"
+                            } else if p.join("_weir_view.json").is_file() {
+                                "view"
+                            } else {
+                                return None;
+                            };
+                            Some((p.file_name()?.to_string_lossy().to_string(), kind))
+                        })
+                        .collect();
+                    names.sort();
+                    let db = rel.get_attr("database").map(|d| d.to_string()).unwrap_or_default();
+                    for (name, kind) in names {
+                        let mut r = Relation::new(&db, &schema, &name, self.shared_quoting);
+                        r.kind = Some(kind.into());
+                        out.push(Value::from_object(r));
+                    }
+                }
+                Ok(Value::from(out))
+            }
+            "check_schema_exists" => {
+                mark_introspected(state);
+                let (_database, schema): (Value, String) = minijinja::value::from_args(args)?;
+                Ok(Value::from(self.warehouse.join(schema).is_dir()))
+            }
+            "already_exists" => {
+                mark_introspected(state);
+                let (schema, name): (String, String) = minijinja::value::from_args(args)?;
+                Ok(Value::from(
+                    (self.exists)(&schema, &name)
+                        || self.warehouse.join(&schema).join(&name).join("_weir_view.json").is_file(),
+                ))
+            }
+            "create_schema" => {
+                // A schema is a folder of the warehouse.
+                let (rel,): (Value,) = minijinja::value::from_args(args)?;
+                let dir = self.warehouse.join(rel.get_attr("schema")?.to_string());
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("adapter.create_schema: cannot create {}: {e}", dir.display()),
+                    )
+                })?;
+                Ok(Value::from(()))
+            }
+            // Every write of weir's is its own Delta commit: there is no open transaction.
+            "commit" => Ok(Value::from(())),
             "drop_relation"
             | "truncate_relation"
             | "rename_relation"
             | "expand_target_column_types"
-            | "create_schema"
-            | "drop_schema"
-            | "commit" => Ok(Value::from(())),
+            | "drop_schema" => Err(diag_err(
+                Diagnostic::error(
+                    Code::E210,
+                    format!("adapter.{method}() is not supported by weir yet"),
+                )
+                .help("weir's materializations change tables themselves; a macro that needs this cannot run on weir yet"),
+            )),
             "execute" => {
                 let (sql,): (String,) = minijinja::value::from_args(&args[..1.min(args.len())])?;
                 let ctx = current_ctx(state)?;

@@ -256,6 +256,7 @@ impl Jinja {
         globals.insert(
             "adapter".into(),
             Value::from_object(context::Adapter {
+                warehouse: Arc::new(std::path::PathBuf::from(&inputs.warehouse)),
                 shared_quoting: inputs.quoting,
                 exists: Arc::new(move |schema: &str, ident: &str| {
                     std::path::Path::new(&warehouse)

@@ -4,7 +4,12 @@
 
 {% macro default__get_column_names() %}{{ return([]) }}{% endmacro %}
 
-{% macro get_columns_in_query(select_sql) %}{{ return([]) }}{% endmacro %}
+{# The column names of a query's result (dbt's: from the query run with no rows). #}
+{% macro get_columns_in_query(select_sql) %}
+  {% if not execute %}{{ return([]) }}{% endif %}
+  {% set result = run_query('select * from (' ~ select_sql ~ ') as __dbt_sbq where false limit 0') %}
+  {{ return(result.columns | map(attribute='name') | list) }}
+{% endmacro %}
 
 {% macro sql_convert_columns_in_relation(table) %}{{ return([]) }}{% endmacro %}
 

@@ -1208,6 +1208,7 @@ fn the_jinja_surface_packages_use() {
         ("dbt_project.yml",
         "name: surface\nversion: '1.0'\nprofile: surface\n"),
         ("seeds/things.csv", "id,label,price\n1,a,1.5\n2,b,2.5\n"),
+        ("seeds/fewer.csv", "id\n1\n"),
         ("macros/helpers.sql",
         "{% macro describe(rel) %}{{ return(adapter.dispatch('describe')(rel, **kwargs)) }}{% endmacro %}\n\
          {% macro default__describe(rel) %}\
@@ -1226,7 +1227,11 @@ fn the_jinja_surface_packages_use() {
          select '{{ described }}' as described, '{{ labels | join(\"\") }}' as labels, \
          '{{ last }}' as last_label, '{{ day }}' as day, '{{ found | length }}' as found, \
          '{{ ref(\"things\") is mapping }}' as rel_is_mapping, \
-         '{{ ref(\"things\").get(\"metadata\")[\"type\"] }}' as rel_type\n"),
+         '{{ ref(\"things\").get(\"metadata\")[\"type\"] }}' as rel_type, \
+         '{{ adapter.get_missing_columns(ref(\"things\"), ref(\"fewer\")) | map(attribute=\"name\") | join(\",\") }}' as missing, \
+         '{{ get_columns_in_query(\"select 1 as a, 2 as b\") | join(\",\") }}' as query_columns, \
+         '{{ adapter.check_schema_exists(target.database, \"main\") }}' as schema_exists, \
+         '{{ adapter.list_relations_without_caching(ref(\"things\")) | map(attribute=\"identifier\") | select(\"in\", [\"fewer\", \"things\"]) | join(\",\") }}' as listed\n"),
         ("models/sources.yml",
         "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema ~ '_raw' }}\"\n    tables:\n      - name: events\n"),
         ("models/from_source.sql",
@@ -1246,6 +1251,10 @@ fn the_jinja_surface_packages_use() {
         "'1' as found",
         "'True' as rel_is_mapping",
         "'DataFusionRelation' as rel_type",
+        "'label,price' as missing",
+        "'a,b' as query_columns",
+        "'True' as schema_exists",
+        "'fewer,things' as listed",
     ] {
         assert!(sql.contains(want), "{want} not in\n{sql}");
     }
