@@ -5,6 +5,7 @@
 //! This stage renders text. It does not decide what a node is or where it lives: callers pass
 //! the per-node [`context::Scope`] for the phase they are in.
 
+pub mod adapter;
 pub mod context;
 pub mod objects;
 pub mod pydatetime;
