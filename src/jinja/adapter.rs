@@ -144,8 +144,7 @@ impl Object for Adapter {
             }
             "get_columns_in_table" => {
                 let (schema, identifier): (String, String) = minijinja::value::from_args(args)?;
-                let rel = Relation::new("", &schema, &identifier, self.shared_quoting);
-                let mut rel = rel;
+                let mut rel = Relation::new("", &schema, &identifier, self.shared_quoting);
                 rel.include[0] = false;
                 self.call_method(state, "get_columns_in_relation", &[Value::from_object(rel)])
             }
